@@ -1,0 +1,393 @@
+"""HTTP/1.1 and HTTP/1.0 driver: h11 holds the protocol state, this moves bytes and events.
+
+Streams are served one at a time in submission order (h11 does not pipeline); a stream
+submitted while another is in flight waits in ``queue``. Socket reads land in a reused
+buffer (``BufferedProtocol``) and are fed to h11 in slices of at most 64 KiB, which keeps
+h11's receive buffer small and its body intake fast.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import Any, Deque, List, Optional, Tuple
+
+import h11
+
+from crt_http import exceptions
+from crt_http._models import HttpVersion
+from crt_http.aio._driver import ConnectionDriver, body_chunks, has_body
+from crt_http.aio._options import DEFAULT_READ_BUFFER_CAPACITY, ConnectionOptions
+from crt_http.aio._stream import DONE, StreamCore
+from crt_http.aio._transport import proxy_authorization
+
+H11_SLICE = 64 * 1024
+READ_BUFFER = 256 * 1024
+_NEED_DATA = h11.NEED_DATA
+_PAUSED = h11.PAUSED
+_Data = h11.Data
+_Response = h11.Response
+_EndOfMessage = h11.EndOfMessage
+_Informational = h11.InformationalResponse
+
+
+def decode_headers(raw: Any) -> List[Tuple[str, str]]:
+    """h11 raw header items -> ``[(name, value)]`` with wire case; UTF-8 values, latin-1 fallback."""
+    out = []
+    for name, value in raw:
+        try:
+            text = value.decode("utf-8")
+        except UnicodeDecodeError:
+            text = value.decode("latin-1")
+        out.append((name.decode("latin-1"), text))
+    return out
+
+
+class H1Driver(ConnectionDriver, asyncio.BufferedProtocol):
+    """One HTTP/1.x connection."""
+
+    version = HttpVersion.Http1_1
+
+    def __init__(self, opts: ConnectionOptions, loop: asyncio.AbstractEventLoop,
+                 forward_proxy: bool = False, tls: bool = False) -> None:
+        super().__init__(opts, loop)
+        self.h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=opts.max_response_header_bytes)
+        self.queue: Deque[StreamCore] = deque()
+        self.current: Optional[StreamCore] = None
+        self.forward_proxy = forward_proxy
+        self.scheme = "https" if tls else "http"
+        default_port = 443 if tls else 80
+        self.host_header = self.host if self.port == default_port else f"{self.host}:{self.port}"
+        if ":" in self.host and not self.host.startswith("["):  # IPv6 literal
+            self.host_header = f"[{self.host}]" if self.port == default_port else f"[{self.host}]:{self.port}"
+        capacity = DEFAULT_READ_BUFFER_CAPACITY
+        if opts.manual_window_management and opts.read_buffer_capacity:
+            capacity = opts.read_buffer_capacity
+        elif not opts.manual_window_management:
+            capacity = READ_BUFFER
+        self._buffer = bytearray(capacity)
+        self._view = memoryview(self._buffer)
+        # Input read from the socket but not yet given to h11 (only while reading is paused).
+        self._pending: Optional[memoryview] = None
+        # Body bytes h11 gave us that the stream's window did not admit yet.
+        self._held: Optional[bytes] = None
+        self._reading_paused = False
+        self._processing = False
+        self._eof = False
+        self._body_task: Optional[asyncio.Task] = None
+        self._error: Optional[BaseException] = None
+        self._lost = False
+
+    # ---- asyncio protocol ------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        if self._pending is not None:
+            self.data_received(self._view[:nbytes])
+        else:
+            self._feed(self._view[:nbytes])
+
+    def data_received(self, data: Any) -> None:
+        if self._pending is not None:  # arrived while paused (a replay): keep order
+            self._pending = memoryview(bytes(self._pending) + bytes(data))
+            return
+        self._feed(memoryview(data))
+
+    def eof_received(self) -> bool:
+        self._on_eof()
+        return False
+
+    def connection_lost(self, exc: Optional[BaseException]) -> None:
+        self.closing = True
+        self._lost = True
+        if exc is not None and self._error is None:
+            self._error = exceptions.translate(exc, f"connection to {self.where}")
+        if self._body_task is not None:
+            self._body_task.cancel()
+        self.resume_writing()
+        if self._undelivered():
+            return  # the stream's window is closed: finish once it has taken what arrived
+        self._finalize()
+
+    def _undelivered(self) -> bool:
+        return self.current is not None and (
+            self._pending is not None or self._held is not None or bool(self.h11.trailing_data[0]))
+
+    def _finalize(self) -> None:
+        """After the transport is gone: end what is left and complete ``shutdown_future``."""
+        self._eof = True
+        self._receive_eof()
+        if self._error is None and not self.local_close:
+            self._error = self.closed_error("the server closed the connection")
+        error = self._error
+        self.fail_streams(error or self.closed_error("the connection closed"))
+        self.set_shutdown(error)
+
+    # ---- reading -----------------------------------------------------------------------
+
+    def _feed(self, data: memoryview) -> None:
+        """Give ``data`` to h11 slice by slice, processing events after each slice."""
+        size = len(data)
+        offset = 0
+        while offset < size:
+            end = offset + H11_SLICE
+            self.h11.receive_data(data[offset:end])
+            offset = end
+            if not self._process():
+                if offset < size:
+                    self._pending = data[offset:]
+                    if not isinstance(data.obj, bytes):
+                        self._pending = memoryview(bytes(self._pending))
+                return
+
+    def _on_eof(self) -> None:
+        if self._eof:
+            return
+        self._eof = True
+        if self._pending is None and self._held is None:
+            self._receive_eof()
+
+    def _receive_eof(self) -> None:
+        if self.h11.their_state is h11.CLOSED:
+            return
+        try:
+            self.h11.receive_data(b"")
+        except RuntimeError:
+            return
+        self._process()
+
+    def _process(self) -> bool:
+        """Run h11's events to the current stream; False when reading must stop for now."""
+        if self._processing:
+            return True
+        self._processing = True
+        try:
+            return self._process_events()
+        except h11.RemoteProtocolError as exc:
+            self._protocol_error(exc)
+            return False
+        finally:
+            self._processing = False
+
+    def _process_events(self) -> bool:
+        conn = self.h11
+        while True:
+            core = self.current
+            if self._held is not None:
+                if core is None or not self._deliver(core, self._held):
+                    return False
+            if core is None:
+                if conn.their_state is h11.IDLE and conn.trailing_data[0]:
+                    raise h11.RemoteProtocolError("received data while no request was in flight")
+                return True
+            event = conn.next_event()
+            cls = event.__class__
+            if cls is _Data:
+                if not self._deliver(core, bytes(event.data)):  # type: ignore[union-attr]
+                    return False
+            elif event is _NEED_DATA:
+                if self._eof:
+                    conn.receive_data(b"")
+                    continue
+                return True
+            elif cls is _Response:
+                version = HttpVersion.Http1_0 if event.http_version == b"1.0" else HttpVersion.Http1_1  # type: ignore[union-attr]
+                core.deliver_head(event.status_code, decode_headers(event.headers.raw_items()), version)  # type: ignore[union-attr]
+                if core.state == DONE:
+                    return False
+            elif cls is _EndOfMessage:
+                trailers = event.headers  # type: ignore[union-attr]
+                if trailers:
+                    core.deliver_trailers(decode_headers(trailers.raw_items()))
+                self._response_complete(core)
+            elif cls is _Informational:
+                if event.status_code == 101:  # type: ignore[union-attr]
+                    raise h11.RemoteProtocolError("server switched protocols (101), which this client does not do")
+            elif event is _PAUSED:
+                return True
+            else:  # ConnectionClosed
+                return True
+
+    def _deliver(self, core: StreamCore, data: bytes) -> bool:
+        """Hand body bytes to the stream within its window; False if reading must pause."""
+        self._held = None
+        window = core.window
+        if window is not None and core.manual_window and window < len(data):
+            if window > 0:
+                core.deliver_data(data[:window])
+                data = data[window:]
+            self._held = data
+            self._pause_reading()
+            return False
+        if data:
+            core.deliver_data(data)
+        if core.state == DONE:
+            return False
+        if core.window is not None and core.window <= 0:
+            self._pause_reading()
+            return False
+        return True
+
+    def _pause_reading(self) -> None:
+        """Stop taking input for the current stream until its window opens again."""
+        if not self._reading_paused:
+            self._reading_paused = True
+            if not self._eof and not self._lost and self.transport is not None:
+                self.transport.pause_reading()
+
+    def window_update(self, core: StreamCore, increment: int) -> None:
+        if not self._reading_paused or core is not self.current or self._processing:
+            return
+        if core.window is not None and core.window <= 0:
+            return
+        self._reading_paused = False
+        if not self._process():
+            return
+        pending = self._pending
+        if pending is not None:
+            self._pending = None
+            self._feed(pending)
+            if self._pending is not None or self._reading_paused:
+                return
+        if self._lost:
+            self._finalize()
+        elif self._eof:
+            self._receive_eof()
+        elif self.transport is not None:
+            self.transport.resume_reading()
+
+    # ---- exchange lifecycle -------------------------------------------------------------
+
+    def submit(self, core: StreamCore) -> None:
+        if self.closing:
+            core.fail(self.closed_error("the connection is closed"))
+            return
+        self.queue.append(core)
+        if self.current is None:
+            self._start_next()
+
+    def _start_next(self) -> None:
+        while self.queue and self.current is None and not self.closing:
+            core = self.queue.popleft()
+            if core.state == DONE:
+                continue
+            self.current = core
+            try:
+                self._send_head(core)
+            except h11.LocalProtocolError as exc:
+                self.current = None
+                core.fail(exceptions.translate(exc, core.where()))
+                self._close_with(None)
+
+    def _send_head(self, core: StreamCore) -> None:
+        request = core.request
+        assert request is not None
+        headers = list(request.headers)
+        names = {name.lower() for name, _ in headers}
+        if "host" not in names:
+            headers.insert(0, ("Host", self.host_header))
+        body = has_body(core)
+        if body and "content-length" not in names and "transfer-encoding" not in names:
+            headers.append(("Transfer-Encoding", "chunked"))
+        target = request.path
+        if self.forward_proxy:
+            target = f"{self.scheme}://{self.host_header}{target}"
+            auth = proxy_authorization(self.opts)
+            if auth is not None and "proxy-authorization" not in names:
+                headers.append(auth)
+        head = self.h11.send(h11.Request(method=request.method, target=target, headers=headers))
+        assert self.transport is not None
+        if not body:
+            tail = self.h11.send(h11.EndOfMessage())
+            self.transport.write(head + tail if tail else head)  # type: ignore[operator]
+            return
+        self.transport.write(head)  # type: ignore[arg-type]
+        self._body_task = self.loop.create_task(self._send_body(core))
+
+    async def _send_body(self, core: StreamCore) -> None:
+        conn = self.h11
+        transport = self.transport
+        assert transport is not None
+        try:
+            async for chunk in body_chunks(core):
+                if core.state == DONE or conn.our_state is not h11.SEND_BODY:
+                    return
+                transport.write(conn.send(h11.Data(data=chunk)))  # type: ignore[arg-type]
+                if self._write_paused:
+                    await self.drain()
+            if core.state == DONE or conn.our_state is not h11.SEND_BODY:
+                return
+            transport.write(conn.send(h11.EndOfMessage()))  # type: ignore[arg-type]
+            if conn.their_state is h11.DONE and self.current is core:
+                self._response_complete(core)
+        except asyncio.CancelledError:
+            raise
+        except h11.LocalProtocolError as exc:
+            self.abort_stream(core, exceptions.error(
+                "AWS_ERROR_HTTP_OUTGOING_STREAM_LENGTH_INCORRECT", f"{exc} ({core.where()})"))
+        except Exception as exc:
+            self.abort_stream(core, exceptions.translate(exc, core.where()))
+        finally:
+            if self._body_task is asyncio.current_task():
+                self._body_task = None
+
+    def _response_complete(self, core: StreamCore) -> None:
+        """The response ended: finish the stream, then reuse or close the connection."""
+        conn = self.h11
+        self.current = None
+        reusable = conn.our_state is h11.DONE and conn.their_state is h11.DONE
+        if reusable and conn.trailing_data[0]:
+            reusable = False  # the server sent more than the response it declared
+        if reusable:
+            conn.start_next_cycle()
+        elif self._body_task is not None:
+            self._body_task.cancel()  # the server answered early (e.g. 413): stop uploading
+        core.finish()
+        if reusable:
+            self._start_next()
+        else:
+            self._close_with(None)
+
+    def _close_with(self, error: Optional[BaseException]) -> None:
+        """Close the connection; queued streams fail with 2058 and shutdown gets ``error``."""
+        if error is not None and self._error is None:
+            self._error = error
+        self.local_close = True
+        if not self.closing:
+            self.closing = True
+            self.fail_streams(error or self.closed_error(
+                "the connection closed after the previous response"))
+        if self.transport is not None:
+            if error is None:
+                self.transport.close()
+            else:
+                self.transport.abort()
+
+    def _protocol_error(self, exc: Exception) -> None:
+        if self._eof and self.current is not None:
+            # The peer closed before the message was complete: a closed socket, not bad syntax.
+            err = exceptions.error("AWS_IO_SOCKET_CLOSED", f"{exc} ({self.current.where()})")
+        else:
+            err = exceptions.translate(exc, f"response from {self.where}")
+        self._close_with(err)
+
+    def abort_stream(self, core: StreamCore, error: BaseException) -> None:
+        core.fail(error)
+        if core is self.current or core in self.queue:
+            if core is self.current:
+                self.current = None
+                self._close_with(error)  # HTTP/1.1 cannot abandon an exchange and go on
+            else:
+                self.queue.remove(core)
+
+    def fail_streams(self, error: BaseException) -> None:
+        current, self.current = self.current, None
+        if current is not None:
+            current.fail(self._error or error)
+        while self.queue:
+            self.queue.popleft().fail(error)

@@ -1,0 +1,586 @@
+"""HTTP/2 driver: h2 holds the protocol state, this moves bytes, events and window credit.
+
+h2 is used through :class:`_H2State`, a subclass with two documented changes:
+
+* after a GOAWAY, h2 would close its whole state machine, so streams at or below the
+  GOAWAY's ``last_stream_id`` could not finish; the subclass keeps the connection open for
+  them (the driver itself refuses new streams);
+* h2 counts open streams by scanning every stream on each new request (O(n)); the subclass
+  answers from the driver's own count and the driver drops finished streams from h2's
+  table as they close, which h2's scan would otherwise do.
+
+Receive windows are ours (:class:`_Credit`): the peer may send what we advertised; bytes
+the sink has taken (or, in manual mode, what ``update_window`` granted) are owed back and
+sent as one WINDOW_UPDATE once the advertised credit falls to the threshold.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections import deque
+from typing import Any, Deque, Dict, List, Optional, Tuple
+
+import h2.config
+import h2.connection
+import h2.errors
+import h2.events
+import h2.exceptions
+import h2.settings
+
+from crt_http import exceptions
+from crt_http._models import Http2Setting, Http2SettingID, HttpVersion
+from crt_http.aio._driver import ConnectionDriver, body_chunks, has_body
+from crt_http.aio._options import ConnectionOptions
+from crt_http.aio._stream import DONE, StreamCore
+
+DEFAULT_CONNECTION_WINDOW = 16 * 1024 * 1024
+DEFAULT_MAX_FRAME_SIZE = 1024 * 1024
+SYNC_STREAM_WINDOW = 8 * 1024 * 1024
+H2_DEFAULT_WINDOW = 65535
+_CONNECTION_HEADERS = frozenset(
+    [b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade", b"host"])
+_BAD_VALUE = re.compile(rb"[\r\n\x00]").search
+_SETTING_CODES = {int(s): s for s in Http2SettingID}
+
+
+class _H2State(h2.connection.H2Connection):
+    """h2's connection with the GOAWAY and open-stream-count changes described above."""
+
+    def __init__(self, config: h2.config.H2Configuration) -> None:
+        super().__init__(config=config)
+        self.open_count = 0
+
+    @property
+    def open_outbound_streams(self) -> int:  # type: ignore[override]
+        return self.open_count
+
+    def _receive_goaway_frame(self, frame: Any) -> Any:
+        result = super()._receive_goaway_frame(frame)
+        self.state_machine.state = h2.connection.ConnectionState.CLIENT_OPEN
+        return result
+
+    def forget_stream(self, stream_id: int) -> None:
+        """Drop a closed stream from h2's table, as h2's own scan would."""
+        stream = self.streams.pop(stream_id, None)
+        if stream is not None:
+            self._closed_streams[stream_id] = stream.closed_by
+
+
+class _Credit:
+    """Receive credit of the connection or one stream, and the bytes owed back to the peer."""
+
+    __slots__ = ("credit", "owed", "threshold")
+
+    def __init__(self, credit: int, threshold: int) -> None:
+        self.credit = credit
+        self.owed = 0
+        self.threshold = threshold
+
+    def take(self, owed: int) -> int:
+        """Record ``owed`` released bytes; return the increment to send now (0 = batch)."""
+        self.owed += owed
+        if self.owed and self.credit <= self.threshold:
+            increment = min(self.owed, 2**31 - 1 - self.credit)
+            self.owed -= increment
+            self.credit += increment
+            return increment
+        return 0
+
+
+class _H2Stream:
+    """Per-stream driver state next to its core."""
+
+    __slots__ = ("core", "credit", "sent_end", "body_task", "send_waiter", "opened")
+
+    def __init__(self, core: StreamCore, credit: _Credit) -> None:
+        self.core = core
+        self.credit = credit
+        self.sent_end = False
+        self.body_task: Optional[asyncio.Task] = None
+        self.send_waiter: Optional[asyncio.Future] = None
+        self.opened = False
+
+
+def _decode(raw: List[Tuple[bytes, bytes]]) -> Tuple[Optional[bytes], List[Tuple[str, str]]]:
+    """Split ``:status`` from the regular headers; decode values UTF-8 (latin-1 fallback)."""
+    status = None
+    out = []
+    for name, value in raw:
+        if name[:1] == b":":
+            if name == b":status":
+                status = value
+            continue
+        if _BAD_VALUE(value):
+            raise h2.exceptions.ProtocolError(f"header {name!r} carries CR, LF or NUL: {value!r}")
+        try:
+            text = value.decode("utf-8")
+        except UnicodeDecodeError:
+            text = value.decode("latin-1")
+        out.append((name.decode("latin-1"), text))
+    return status, out
+
+
+class H2Driver(ConnectionDriver, asyncio.Protocol):
+    """One HTTP/2 connection with its streams multiplexed."""
+
+    version = HttpVersion.Http2
+
+    def __init__(self, opts: ConnectionOptions, loop: asyncio.AbstractEventLoop, tls: bool = True) -> None:
+        super().__init__(opts, loop)
+        self.scheme = b"https" if tls else b"http"
+        default_port = 443 if tls else 80
+        authority = opts.host_name if opts.port == default_port else f"{opts.host_name}:{opts.port}"
+        self.authority = authority.encode("idna" if not authority.isascii() else "ascii")
+        self.conn = _H2State(h2.config.H2Configuration(
+            client_side=True, header_encoding=None, validate_outbound_headers=False,
+            normalize_outbound_headers=False, validate_inbound_headers=True))
+        self.streams: Dict[int, _H2Stream] = {}
+        self.queue: Deque[StreamCore] = deque()
+        self.goaway_error: Optional[BaseException] = None
+        self._flush_scheduled = False
+        self._error: Optional[BaseException] = None
+        self._settings_waiter: Optional[asyncio.Future] = None
+        self._got_settings = False
+
+        settings: Dict[int, int] = {
+            h2.settings.SettingCodes.ENABLE_PUSH: 0,
+            h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE: opts.max_response_header_bytes,
+        }
+        if opts.manual_window_management:
+            settings[h2.settings.SettingCodes.INITIAL_WINDOW_SIZE] = opts.initial_window_size  # type: ignore[assignment]
+        else:
+            settings[h2.settings.SettingCodes.INITIAL_WINDOW_SIZE] = (
+                SYNC_STREAM_WINDOW if opts.sync_api else opts.high_water_mark)
+            settings[h2.settings.SettingCodes.MAX_FRAME_SIZE] = DEFAULT_MAX_FRAME_SIZE
+        for setting in opts.initial_settings or ():
+            settings[int(setting.id)] = setting.value
+        self.stream_window = settings[h2.settings.SettingCodes.INITIAL_WINDOW_SIZE]
+        self.conn.local_settings = h2.settings.Settings(client=True, initial_values=settings)  # type: ignore[arg-type]
+        self.conn.max_inbound_frame_size = self.conn.local_settings.max_frame_size
+        if opts.manual_window_management:
+            threshold = opts.stream_window_size_threshold
+            self.stream_threshold = self.stream_window // 2 if threshold is None else threshold
+        else:
+            self.stream_threshold = self.stream_window // 2
+        if opts.conn_manual_window_management:
+            threshold = opts.conn_window_size_threshold
+            self.credit = _Credit(H2_DEFAULT_WINDOW, H2_DEFAULT_WINDOW // 2 if threshold is None else threshold)
+        else:
+            self.credit = _Credit(H2_DEFAULT_WINDOW, DEFAULT_CONNECTION_WINDOW // 2)
+
+    # ---- asyncio protocol ------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.conn.initiate_connection()
+        if not self.opts.conn_manual_window_management:
+            grow = DEFAULT_CONNECTION_WINDOW - H2_DEFAULT_WINDOW
+            self.conn.increment_flow_control_window(grow)
+            self.credit.credit += grow
+        self._flush()
+
+    async def ready(self) -> None:
+        if self._got_settings or self._error is not None or self.shutdown_future.done():
+            self._raise_if_failed()
+            return
+        self._settings_waiter = self.loop.create_future()
+        try:
+            async with asyncio.timeout(self.opts.connect_timeout):
+                await self._settings_waiter
+        except TimeoutError:
+            self.transport.abort()  # type: ignore[union-attr]
+            raise exceptions.error(
+                "AWS_ERROR_HTTP_UNSUPPORTED_PROTOCOL",
+                f"{self.where} sent no HTTP/2 SETTINGS within {self.opts.connect_timeout:g} s") from None
+        self._raise_if_failed()
+
+    def _raise_if_failed(self) -> None:
+        if self._got_settings:
+            return
+        error = self._error or self.closed_error("the connection closed before HTTP/2 SETTINGS")
+        if getattr(error, "name", "") == "AWS_ERROR_HTTP_PROTOCOL_ERROR":
+            error = exceptions.error(
+                "AWS_ERROR_HTTP_UNSUPPORTED_PROTOCOL", f"{self.where} does not speak HTTP/2: {error}")
+        raise error
+
+    def _wake_ready(self) -> None:
+        waiter = self._settings_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            events = self.conn.receive_data(data)
+        except h2.exceptions.ProtocolError as exc:
+            self._flush()
+            self._fatal(exceptions.translate(exc, f"HTTP/2 frames from {self.where}"))
+            return
+        try:
+            for event in events:
+                self._dispatch(event)
+        except h2.exceptions.ProtocolError as exc:
+            self._fatal(exceptions.translate(exc, f"HTTP/2 frames from {self.where}"))
+            return
+        self._flush()
+
+    def eof_received(self) -> bool:
+        return False
+
+    def connection_lost(self, exc: Optional[BaseException]) -> None:
+        self.closing = True
+        if self._error is None:
+            if exc is not None:
+                self._error = exceptions.error(
+                    "AWS_ERROR_HTTP_CONNECTION_CLOSED", f"connection to {self.where} lost: {exc!r}")
+            elif not self.local_close and self.goaway_error is None:
+                self._error = self.closed_error("the server closed the connection")
+        self.fail_streams(self._error or self.closed_error("the connection closed"))
+        self.set_shutdown(self._error)
+        self.resume_writing()
+        self._wake_ready()
+
+    # ---- events ----------------------------------------------------------------------
+
+    def _dispatch(self, event: Any) -> None:
+        cls = event.__class__
+        if cls is h2.events.DataReceived:
+            self._on_data(event)
+        elif cls is h2.events.ResponseReceived:
+            stream = self.streams.get(event.stream_id)
+            if stream is not None:
+                try:
+                    status, headers = _decode(event.headers)
+                    if status is None or not status.isdigit() or len(status) != 3:
+                        raise h2.exceptions.ProtocolError(f"invalid :status {status!r}")
+                except h2.exceptions.ProtocolError as exc:
+                    self._stream_protocol_error(stream, exc)
+                    return
+                stream.core.deliver_head(int(status), headers)
+        elif cls is h2.events.StreamEnded:
+            stream = self.streams.get(event.stream_id)
+            if stream is not None:
+                stream.core.remote_end()
+                if stream.sent_end:
+                    self._finish(stream)
+        elif cls is h2.events.TrailersReceived:
+            stream = self.streams.get(event.stream_id)
+            if stream is not None:
+                try:
+                    stream.core.deliver_trailers(_decode(event.headers)[1])
+                except h2.exceptions.ProtocolError as exc:
+                    self._stream_protocol_error(stream, exc)
+        elif cls is h2.events.WindowUpdated:
+            self._wake_senders(event.stream_id)
+        elif cls is h2.events.StreamReset:
+            self._on_reset(event)
+        elif cls is h2.events.RemoteSettingsChanged:
+            self._on_settings(event)
+        elif cls is h2.events.ConnectionTerminated:
+            self._on_goaway(event)
+        elif cls is h2.events.SettingsAcknowledged or cls is h2.events.PingReceived:
+            pass
+        elif cls is h2.events.InformationalResponseReceived:
+            pass
+
+    def _stream_protocol_error(self, stream: _H2Stream, exc: Exception) -> None:
+        self._reset(stream, exceptions.translate(exc, f"response from {self.where}"),
+                    h2.errors.ErrorCodes.PROTOCOL_ERROR)
+
+    def _on_data(self, event: Any) -> None:
+        flow = event.flow_controlled_length
+        data = event.data
+        stream = self.streams.get(event.stream_id)
+        self.credit.credit -= flow
+        # Padding is always given back; the rest in manual mode only when the user says.
+        padding = flow - len(data)
+        self._grant(None, self.credit, padding if self.opts.conn_manual_window_management else flow)
+        if stream is None:
+            return
+        stream.credit.credit -= flow
+        core = stream.core
+        self._grant(event.stream_id, stream.credit, flow if core.window is None else padding)
+        if data:
+            core.deliver_data(data)
+
+    def _grant(self, stream_id: Optional[int], credit: _Credit, owed: int) -> None:
+        increment = credit.take(owed)
+        if increment:
+            try:
+                self.conn.increment_flow_control_window(increment, stream_id)
+            except (KeyError, h2.exceptions.StreamClosedError):
+                pass
+
+    def _on_settings(self, event: Any) -> None:
+        if not self._got_settings:
+            self._got_settings = True
+            self._wake_ready()
+        changed = event.changed_settings
+        if h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS in changed:
+            self._start_queued()
+        callback = self.opts.on_remote_settings_changed
+        if callback is not None and changed:
+            settings = [Http2Setting(_SETTING_CODES[code], c.new_value)
+                        for code, c in changed.items() if code in _SETTING_CODES]
+            try:
+                callback(settings)
+            except Exception:  # a user callback must not break the connection
+                pass
+        if h2.settings.SettingCodes.INITIAL_WINDOW_SIZE in changed:
+            self._wake_senders(0)
+
+    def _on_reset(self, event: Any) -> None:
+        stream = self.streams.get(event.stream_id)
+        if stream is None:
+            return
+        code = event.error_code
+        if code == h2.errors.ErrorCodes.NO_ERROR and stream.core.remote_ended:
+            stream.sent_end = True  # the server has its answer and needs no more of our body
+            self._finish(stream)
+            return
+        name = getattr(code, "name", str(code))
+        self._end(stream, exceptions.error(
+            "AWS_ERROR_HTTP_RST_STREAM_RECEIVED",
+            f"{self.where} reset stream {event.stream_id} with {name} ({int(code)})"))
+
+    def _on_goaway(self, event: Any) -> None:
+        code = event.error_code
+        name = getattr(code, "name", str(code))
+        last = event.last_stream_id
+        error = exceptions.error(
+            "AWS_ERROR_HTTP_GOAWAY_RECEIVED",
+            f"{self.where} sent GOAWAY ({name}, last stream id {last})")
+        self.goaway_error = error
+        self.closing = True
+        if code != h2.errors.ErrorCodes.NO_ERROR:
+            self._error = error
+        for stream_id in [sid for sid in self.streams if sid > last]:
+            self._end(self.streams[stream_id], error)
+        while self.queue:
+            self.queue.popleft().fail(error)
+        self._close_if_idle()
+
+    # ---- streams ---------------------------------------------------------------------
+
+    def submit(self, core: StreamCore) -> None:
+        if self.closing:
+            core.fail(self.goaway_error or self.closed_error("the connection is closed"))
+            return
+        if len(self.streams) >= self.conn.remote_settings.max_concurrent_streams:
+            self.queue.append(core)
+            return
+        self._open(core)
+
+    def _start_queued(self) -> None:
+        limit = self.conn.remote_settings.max_concurrent_streams
+        while self.queue and len(self.streams) < limit and not self.closing:
+            core = self.queue.popleft()
+            if core.state != DONE:
+                self._open(core)
+
+    def _open(self, core: StreamCore) -> None:
+        conn = self.conn
+        request = core.request
+        assert request is not None
+        try:
+            stream_id = conn.get_next_available_stream_id()
+        except h2.exceptions.NoAvailableStreamIDError:
+            core.fail(exceptions.error("AWS_ERROR_HTTP_STREAM_IDS_EXHAUSTED", self.where))
+            self.closing = True
+            self._close_if_idle()
+            return
+        authority = self.authority
+        headers: List[Tuple[bytes, bytes]] = []
+        for name, value in request.headers:
+            lname = name.lower().encode("latin-1")
+            if lname in _CONNECTION_HEADERS:
+                if lname == b"host":
+                    authority = value.encode("utf-8")
+                continue
+            if lname == b"te" and value.strip().lower() != "trailers":
+                continue
+            headers.append((lname, value.encode("utf-8")))
+        head = [(b":method", request.method.encode("ascii")), (b":scheme", self.scheme),
+                (b":authority", authority), (b":path", request.path.encode("utf-8"))]
+        head.extend(headers)
+        body = has_body(core) or core.manual_write
+        stream = _H2Stream(core, _Credit(self.stream_window, self.stream_threshold))
+        core.stream_id = stream_id
+        try:
+            conn.send_headers(stream_id, head, end_stream=not body)
+        except h2.exceptions.ProtocolError as exc:
+            core.fail(exceptions.translate(exc, core.where()))
+            return
+        self.streams[stream_id] = stream
+        conn.open_count += 1
+        stream.opened = True
+        if body:
+            stream.body_task = self.loop.create_task(self._send_body(stream))
+        else:
+            stream.sent_end = True
+        self._flush_soon()
+
+    async def _send_body(self, stream: _H2Stream) -> None:
+        core = stream.core
+        conn = self.conn
+        stream_id = core.stream_id
+        try:
+            async for chunk in body_chunks(core):
+                view = memoryview(chunk)
+                offset = 0
+                size = len(view)
+                while offset < size:
+                    if core.state == DONE:
+                        return
+                    room = min(conn.local_flow_control_window(stream_id), conn.max_outbound_frame_size)
+                    if room <= 0:
+                        await self._wait_send_window(stream)
+                        continue
+                    piece = view[offset:offset + room]
+                    conn.send_data(stream_id, piece)
+                    offset += len(piece)
+                    self._flush()
+                    if self._write_paused:
+                        await self.drain()
+            if core.state == DONE:
+                return
+            conn.end_stream(stream_id)
+            self._flush()
+            stream.sent_end = True
+            if core.remote_ended:
+                self._finish(stream)
+        except asyncio.CancelledError:
+            raise
+        except h2.exceptions.StreamClosedError:
+            return  # the server reset it; _on_reset ended the stream
+        except Exception as exc:
+            self.abort_stream(core, exceptions.translate(exc, core.where()))
+        finally:
+            stream.body_task = None
+
+    async def _wait_send_window(self, stream: _H2Stream) -> None:
+        waiter = stream.send_waiter = self.loop.create_future()
+        try:
+            await waiter
+        finally:
+            stream.send_waiter = None
+
+    def _wake_senders(self, stream_id: int) -> None:
+        if stream_id:
+            stream = self.streams.get(stream_id)
+            targets = [stream] if stream is not None else []
+        else:
+            targets = list(self.streams.values())
+        for stream in targets:
+            waiter = stream.send_waiter
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+
+    def _finish(self, stream: _H2Stream) -> None:
+        self._forget(stream)
+        stream.core.finish()
+        self._after_stream()
+
+    def _end(self, stream: _H2Stream, error: BaseException) -> None:
+        self._forget(stream)
+        stream.core.fail(error)
+        self._after_stream()
+
+    def _forget(self, stream: _H2Stream) -> None:
+        stream_id = stream.core.stream_id
+        if self.streams.pop(stream_id, None) is not None:
+            self.conn.open_count -= 1
+            self.conn.forget_stream(stream_id)
+        task = stream.body_task
+        if task is not None and task is not asyncio.current_task() and stream.core.state != DONE:
+            task.cancel()
+        waiter = stream.send_waiter
+        if waiter is not None and not waiter.done():
+            waiter.cancel()
+
+    def _after_stream(self) -> None:
+        if self.queue:
+            self._start_queued()
+        self._close_if_idle()
+
+    def _close_if_idle(self) -> None:
+        if self.closing and not self.streams and self.transport is not None and not self.local_close:
+            self.local_close = True
+            self.close_transport()
+
+    def _reset(self, stream: _H2Stream, error: BaseException, code: Any) -> None:
+        try:
+            self.conn.reset_stream(stream.core.stream_id, code)
+        except (h2.exceptions.ProtocolError, KeyError):
+            pass
+        self._end(stream, error)
+        self._flush_soon()
+
+    def window_update(self, core: StreamCore, increment: int) -> None:
+        stream = self.streams.get(core.stream_id)
+        if stream is not None:
+            self._grant(core.stream_id, stream.credit, increment)
+            self._flush_soon()
+
+    def connection_window_update(self, increment: int) -> None:
+        """User grant of connection-level credit (``conn_manual_window_management``)."""
+        if self.closing:
+            return
+        self._grant(None, self.credit, increment)
+        self._flush_soon()
+
+    def abort_stream(self, core: StreamCore, error: BaseException) -> None:
+        stream = self.streams.get(core.stream_id) if core.stream_id else None
+        if stream is not None and stream.core is core:
+            code = (h2.errors.ErrorCodes.CANCEL
+                    if getattr(error, "name", "") == "AWS_ERROR_HTTP_STREAM_CANCELLED"
+                    else h2.errors.ErrorCodes.INTERNAL_ERROR)
+            self._reset(stream, error, code)
+            return
+        if core in self.queue:
+            self.queue.remove(core)
+        core.fail(error)
+
+    def fail_streams(self, error: BaseException) -> None:
+        for stream in list(self.streams.values()):
+            self._forget(stream)
+            stream.core.fail(error)
+        while self.queue:
+            self.queue.popleft().fail(error)
+
+    # ---- writing and shutdown --------------------------------------------------------
+
+    def _flush(self) -> None:
+        data = self.conn.data_to_send()
+        if data and self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def _flush_soon(self) -> None:
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self.loop.call_soon(self._scheduled_flush)
+
+    def _scheduled_flush(self) -> None:
+        self._flush_scheduled = False
+        self._flush()
+
+    def close_transport(self) -> None:
+        if self.transport is None or self.transport.is_closing():
+            return
+        try:
+            self.conn.close_connection()
+        except h2.exceptions.ProtocolError:
+            pass
+        self._flush()
+        self.transport.close()
+
+    def _fatal(self, error: BaseException) -> None:
+        """A connection-level failure: every stream fails with ``error``; close at once."""
+        if self._error is None:
+            self._error = error
+        self.closing = True
+        self.fail_streams(error)
+        self._wake_ready()
+        if self.transport is not None:
+            self._flush()
+            self.transport.close()

@@ -1,0 +1,108 @@
+"""Validated connection options: built once per ``new()`` call, shared by transport and driver."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, List, Optional
+
+from crt_http._models import Http2Setting, HttpProxyOptions
+from crt_http.io import ClientBootstrap, SocketOptions, TlsConnectionOptions
+
+MAX_WINDOW = 2**31 - 1
+DEFAULT_MAX_RESPONSE_HEADER_BYTES = 64 * 1024
+# Automatic window mode: undelivered body bytes an aio stream buffers before reading stops.
+DEFAULT_HIGH_WATER_MARK = 8 * 1024 * 1024
+DEFAULT_READ_BUFFER_CAPACITY = 64 * 1024
+
+
+@dataclass
+class ConnectionOptions:
+    """Everything ``new()`` was given, checked; ``where`` names the peer in error messages."""
+
+    host_name: str
+    port: int
+    bootstrap: Optional[ClientBootstrap] = None
+    socket_options: SocketOptions = field(default_factory=SocketOptions)
+    tls_connection_options: Optional[TlsConnectionOptions] = None
+    proxy_options: Optional[HttpProxyOptions] = None
+    manual_window_management: bool = False
+    initial_window_size: Optional[int] = None
+    read_buffer_capacity: Optional[int] = None
+    initial_settings: Optional[List[Http2Setting]] = None
+    on_remote_settings_changed: Optional[Callable[[List[Http2Setting]], None]] = None
+    conn_manual_window_management: bool = False
+    conn_window_size_threshold: Optional[int] = None
+    stream_window_size_threshold: Optional[int] = None
+    max_response_header_bytes: int = DEFAULT_MAX_RESPONSE_HEADER_BYTES
+    response_first_byte_timeout_ms: Optional[int] = None
+    minimum_throughput_bytes_per_second: int = 0
+    allowable_throughput_failure_interval_seconds: int = 2
+    tls_negotiation_timeout_ms: Optional[int] = None
+    high_water_mark: int = DEFAULT_HIGH_WATER_MARK
+    sync_api: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.host_name, str) or not self.host_name:
+            raise ValueError("host_name must be a non-empty str")
+        if not isinstance(self.port, int) or isinstance(self.port, bool) or not 0 <= self.port <= 65535:
+            raise ValueError(f"port must be an int in 0..65535, got {self.port!r}")
+        if self.socket_options is None:
+            self.socket_options = SocketOptions()
+        _check_type("socket_options", self.socket_options, SocketOptions)
+        _check_type("tls_connection_options", self.tls_connection_options, TlsConnectionOptions)
+        _check_type("proxy_options", self.proxy_options, HttpProxyOptions)
+        _check_type("bootstrap", self.bootstrap, ClientBootstrap)
+        if self.manual_window_management:
+            if self.initial_window_size is None:
+                raise ValueError("initial_window_size is required when manual_window_management is True")
+            _check_range("initial_window_size", self.initial_window_size, 0, MAX_WINDOW)
+        for name in ("conn_window_size_threshold", "stream_window_size_threshold", "read_buffer_capacity"):
+            value = getattr(self, name)
+            if value is not None:
+                _check_range(name, value, 0, MAX_WINDOW)
+        _check_range("max_response_header_bytes", self.max_response_header_bytes, 1, 2**32 - 1)
+        if self.response_first_byte_timeout_ms is not None:
+            _check_range("response_first_byte_timeout_ms", self.response_first_byte_timeout_ms, 0, 2**63)
+        if self.initial_settings is not None:
+            for setting in self.initial_settings:
+                _check_type("initial_settings item", setting, Http2Setting)
+        if self.on_remote_settings_changed is not None and not callable(self.on_remote_settings_changed):
+            raise TypeError("on_remote_settings_changed must be callable")
+
+    @property
+    def where(self) -> str:
+        """``host:port`` as written in error messages."""
+        return f"{self.host_name}:{self.port}"
+
+    @property
+    def connect_timeout(self) -> float:
+        """TCP connect timeout in seconds (SocketOptions.connect_timeout_ms; 0 means 5 s)."""
+        ms = self.socket_options.connect_timeout_ms or 5000
+        return ms / 1000.0
+
+    @property
+    def tls_timeout(self) -> float:
+        """Bound on the TLS handshake in seconds (default: the connect timeout, at least 1 s)."""
+        if self.tls_negotiation_timeout_ms:
+            return self.tls_negotiation_timeout_ms / 1000.0
+        return max(self.connect_timeout, 1.0)
+
+    def stream_window(self) -> Optional[int]:
+        """Initial window of a new stream as the stream core counts it."""
+        if self.manual_window_management:
+            return self.initial_window_size
+        if self.sync_api:
+            return None
+        return self.high_water_mark
+
+
+def _check_type(name: str, value: Any, cls: type) -> None:
+    if value is not None and not isinstance(value, cls):
+        raise TypeError(f"{name} must be a {cls.__name__} or None, got {type(value).__name__}")
+
+
+def _check_range(name: str, value: Any, low: int, high: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be in {low}..{high}, got {value}")
