@@ -15,7 +15,8 @@ from typing import Any, AsyncIterator, Callable, Optional
 from crt_http import exceptions
 from crt_http._models import HttpVersion
 from crt_http.aio._options import ConnectionOptions
-from crt_http.aio._stream import StreamCore
+from crt_http.aio._stream import DONE, StreamCore
+from crt_http.aio._timer import Deadlines
 
 BODY_READ_SIZE = 256 * 1024
 
@@ -40,6 +41,9 @@ class ConnectionDriver:
         self._closed_waiter: Optional[asyncio.Future] = None
         self._write_paused = False
         self._drain_waiter: Optional[asyncio.Future] = None
+        self.deadlines = Deadlines(loop, self._deadline_expired)
+        ms = opts.response_first_byte_timeout_ms
+        self._first_byte_timeout = ms / 1000.0 if ms else 0.0
 
     # ---- lifecycle ---------------------------------------------------------------------
 
@@ -100,6 +104,7 @@ class ConnectionDriver:
         self.closing = True
         if self.shutdown_future.done():
             return
+        self.deadlines.cancel_all()
         if error is None:
             self.shutdown_future.set_result(None)
         else:
@@ -111,6 +116,21 @@ class ConnectionDriver:
     def closed_error(self, detail: str) -> exceptions.AwsCrtError:
         """The 2058 error a request on this closed connection gets."""
         return exceptions.error("AWS_ERROR_HTTP_CONNECTION_CLOSED", f"{detail} ({self.where})")
+
+    # ---- response first-byte timeout ---------------------------------------------------
+
+    def request_sent(self, core: StreamCore) -> None:
+        """The whole request of ``core`` is out: start its first-byte deadline, if any."""
+        if self._first_byte_timeout and core.status is None:
+            self.deadlines.set(core, self._first_byte_timeout)
+
+    def _deadline_expired(self, core: StreamCore) -> None:
+        if core.state == DONE:
+            return
+        ms = self.opts.response_first_byte_timeout_ms
+        self.abort_stream(core, exceptions.error(
+            "AWS_ERROR_HTTP_RESPONSE_FIRST_BYTE_TIMEOUT",
+            f"no response byte within {ms} ms of sending the request ({core.where()})"))
 
     # ---- to be provided by each protocol -------------------------------------------------
 

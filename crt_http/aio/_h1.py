@@ -87,6 +87,8 @@ class H1Driver(ConnectionDriver, asyncio.BufferedProtocol):
         return self._view
 
     def buffer_updated(self, nbytes: int) -> None:
+        if self.current is not None and self.current in self.deadlines:
+            self.deadlines.clear(self.current)
         if self._pending is not None:
             self.data_received(self._view[:nbytes])
         else:
@@ -305,6 +307,7 @@ class H1Driver(ConnectionDriver, asyncio.BufferedProtocol):
         if not body:
             tail = self.h11.send(h11.EndOfMessage())
             self.transport.write(head + tail if tail else head)  # type: ignore[operator]
+            self.request_sent(core)
             return
         self.transport.write(head)  # type: ignore[arg-type]
         self._body_task = self.loop.create_task(self._send_body(core))
@@ -323,6 +326,7 @@ class H1Driver(ConnectionDriver, asyncio.BufferedProtocol):
             if core.state == DONE or conn.our_state is not h11.SEND_BODY:
                 return
             transport.write(conn.send(h11.EndOfMessage()))  # type: ignore[arg-type]
+            self.request_sent(core)
             if conn.their_state is h11.DONE and self.current is core:
                 self._response_complete(core)
         except asyncio.CancelledError:

@@ -244,6 +244,10 @@ class H2Driver(ConnectionDriver, asyncio.Protocol):
 
     def _dispatch(self, event: Any) -> None:
         cls = event.__class__
+        if self._first_byte_timeout:
+            stream = self.streams.get(getattr(event, "stream_id", 0) or 0)
+            if stream is not None:
+                self.deadlines.clear(stream.core)
         if cls is h2.events.DataReceived:
             self._on_data(event)
         elif cls is h2.events.ResponseReceived:
@@ -418,6 +422,7 @@ class H2Driver(ConnectionDriver, asyncio.Protocol):
             stream.body_task = self.loop.create_task(self._send_body(stream))
         else:
             stream.sent_end = True
+            self.request_sent(core)
         self._flush_soon()
 
     async def _send_body(self, stream: _H2Stream) -> None:
@@ -447,6 +452,7 @@ class H2Driver(ConnectionDriver, asyncio.Protocol):
             conn.end_stream(stream_id)
             self._flush()
             stream.sent_end = True
+            self.request_sent(core)
             if core.remote_ended:
                 self._finish(stream)
         except asyncio.CancelledError:
@@ -491,6 +497,8 @@ class H2Driver(ConnectionDriver, asyncio.Protocol):
         if self.streams.pop(stream_id, None) is not None:
             self.conn.open_count -= 1
             self.conn.forget_stream(stream_id)
+            if self._first_byte_timeout:
+                self.deadlines.clear(stream.core)
         task = stream.body_task
         if task is not None and task is not asyncio.current_task() and stream.core.state != DONE:
             task.cancel()
@@ -532,9 +540,9 @@ class H2Driver(ConnectionDriver, asyncio.Protocol):
     def abort_stream(self, core: StreamCore, error: BaseException) -> None:
         stream = self.streams.get(core.stream_id) if core.stream_id else None
         if stream is not None and stream.core is core:
-            code = (h2.errors.ErrorCodes.CANCEL
-                    if getattr(error, "name", "") == "AWS_ERROR_HTTP_STREAM_CANCELLED"
-                    else h2.errors.ErrorCodes.INTERNAL_ERROR)
+            code = (h2.errors.ErrorCodes.INTERNAL_ERROR
+                    if getattr(error, "name", "") == "AWS_ERROR_HTTP_CALLBACK_FAILURE"
+                    else h2.errors.ErrorCodes.CANCEL)
             self._reset(stream, error, code)
             return
         if core in self.queue:
