@@ -4,15 +4,23 @@ Streams are served one at a time in submission order (h11 does not pipeline); a 
 submitted while another is in flight waits in ``queue``. Socket reads land in a reused
 buffer (``BufferedProtocol``) and are fed to h11 in slices of at most 64 KiB, which keeps
 h11's receive buffer small and its body intake fast.
+
+Fast path (``FAST_BODY``): once h11 has parsed a response head that frames the body with
+Content-Length, body bytes that arrive later are copied straight from the read buffer to
+the stream, once, and h11's Content-Length reader is told how many it did not see (its
+``_remaining`` count), so h11 still decides where the body ends, reports a short body at
+EOF with exact counts, and parses whatever follows. The test suite runs with it on and off.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections import deque
 from typing import Any, Deque, List, Optional, Tuple
 
 import h11
+from h11._readers import ContentLengthReader
 
 from crt_http import exceptions
 from crt_http._models import HttpVersion
@@ -21,6 +29,7 @@ from crt_http.aio._options import DEFAULT_READ_BUFFER_CAPACITY, ConnectionOption
 from crt_http.aio._stream import DONE, StreamCore
 from crt_http.aio._transport import proxy_authorization
 
+FAST_BODY = os.environ.get("CRT_HTTP_FAST_PATH", "1") != "0"
 H11_SLICE = 64 * 1024
 READ_BUFFER = 256 * 1024
 _NEED_DATA = h11.NEED_DATA
@@ -73,6 +82,8 @@ class H1Driver(ConnectionDriver, asyncio.BufferedProtocol):
         self._held: Optional[bytes] = None
         self._reading_paused = False
         self._processing = False
+        # Content-Length body bytes still to come on the fast path (0: h11 reads the body).
+        self._body_left = 0
         self._eof = False
         self._body_task: Optional[asyncio.Task] = None
         self._error: Optional[BaseException] = None
@@ -91,8 +102,28 @@ class H1Driver(ConnectionDriver, asyncio.BufferedProtocol):
             self.deadlines.clear(self.current)
         if self._pending is not None:
             self.data_received(self._view[:nbytes])
+        elif self._body_left and not self._reading_paused:
+            self._fast_body(nbytes)
         else:
             self._feed(self._view[:nbytes])
+
+    def _fast_body(self, nbytes: int) -> None:
+        """Deliver Content-Length body bytes from the read buffer, bypassing h11's Data events."""
+        core = self.current
+        assert core is not None
+        take = min(nbytes, self._body_left)
+        self._body_left -= take
+        self.h11._reader._remaining -= take  # type: ignore[attr-defined]
+        delivered = self._deliver(core, bytes(self._view[:take]))
+        if take == nbytes:
+            if not self._body_left and delivered:
+                self._process()
+            return
+        rest = self._view[take:nbytes]
+        if delivered:
+            self._feed(rest)
+        else:
+            self._pending = memoryview(bytes(rest))
 
     def data_received(self, data: Any) -> None:
         if self._pending is not None:  # arrived while paused (a replay): keep order
@@ -190,7 +221,10 @@ class H1Driver(ConnectionDriver, asyncio.BufferedProtocol):
             event = conn.next_event()
             cls = event.__class__
             if cls is _Data:
-                if not self._deliver(core, bytes(event.data)):  # type: ignore[union-attr]
+                data = bytes(event.data)  # type: ignore[union-attr]
+                if self._body_left:
+                    self._body_left -= len(data)
+                if not self._deliver(core, data):
                     return False
             elif event is _NEED_DATA:
                 if self._eof:
@@ -202,6 +236,8 @@ class H1Driver(ConnectionDriver, asyncio.BufferedProtocol):
                 core.deliver_head(event.status_code, decode_headers(event.headers.raw_items()), version)  # type: ignore[union-attr]
                 if core.state == DONE:
                     return False
+                if FAST_BODY and type(conn._reader) is ContentLengthReader:  # type: ignore[attr-defined]
+                    self._body_left = conn._reader._remaining  # type: ignore[attr-defined]
             elif cls is _EndOfMessage:
                 trailers = event.headers  # type: ignore[union-attr]
                 if trailers:
@@ -344,6 +380,7 @@ class H1Driver(ConnectionDriver, asyncio.BufferedProtocol):
         """The response ended: finish the stream, then reuse or close the connection."""
         conn = self.h11
         self.current = None
+        self._body_left = 0
         reusable = conn.our_state is h11.DONE and conn.their_state is h11.DONE
         if reusable and conn.trailing_data[0]:
             reusable = False  # the server sent more than the response it declared
