@@ -54,9 +54,15 @@ def make_request(method: str = "GET", path: str = "/echo",
     return HttpRequest(method, path, HttpHeaders(list(headers)), body)
 
 
-async def connect(api: str, proto: str, host: str, port: int, **kwargs: Any) -> "Conn":
-    """Open a connection through the chosen API; errors propagate as the API raises them."""
+async def connect(api: str, proto: str, host: str, port: int, loop_impl: str = "asyncio",
+                  **kwargs: Any) -> "Conn":
+    """Open a connection through the chosen API; errors propagate as the API raises them.
+
+    The sync API runs on an EventLoopGroup of ``loop_impl`` unless ``bootstrap`` is given.
+    """
     cls = _CLASSES[(api, proto)]
+    if api == "sync":
+        kwargs.setdefault("bootstrap", bootstrap_for(loop_impl))
     if api == "aio":
         conn = await asyncio.wait_for(cls.new(host, port, **kwargs), DEFAULT_TIMEOUT)
     else:
@@ -168,3 +174,16 @@ class Conn:
         else:
             self.raw.close()
             await self.shutdown(timeout)
+
+
+_BOOTSTRAPS: dict = {}
+
+
+def bootstrap_for(loop_impl: str) -> Any:
+    """A ClientBootstrap whose EventLoopGroup runs ``loop_impl`` (one per process, reused)."""
+    from crt_http.io import ClientBootstrap, DefaultHostResolver, EventLoopGroup
+
+    if loop_impl not in _BOOTSTRAPS:
+        group = EventLoopGroup(1, loop_impl=loop_impl)
+        _BOOTSTRAPS[loop_impl] = ClientBootstrap(group, DefaultHostResolver(group))
+    return _BOOTSTRAPS[loop_impl]
