@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from typing import AsyncIterator, List, Optional, Sequence
+from typing import Any, AsyncIterator, List, Optional, Sequence
 from urllib.parse import urlsplit
 
 from crt_http._models import HttpHeaders, HttpRequest
@@ -47,7 +47,7 @@ def _tls_options(host: str, insecure: bool, cacert: Optional[str]) -> TlsConnect
     return options
 
 
-async def fetch(argv: Sequence[str], out: Optional[object] = None) -> int:
+async def fetch(argv: Sequence[str], out: Any = None) -> int:
     """Run the command; returns the process exit code (0 for any HTTP status, 1 on error)."""
     args = _parser().parse_args(argv)
     parts = urlsplit(args.url)
@@ -72,7 +72,7 @@ async def fetch(argv: Sequence[str], out: Optional[object] = None) -> int:
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
-    cls: type = AIOHttpClientConnectionUnified
+    cls: Any = AIOHttpClientConnectionUnified
     if args.http2:
         cls = AIOHttp2ClientConnection
     elif args.http1:

@@ -113,7 +113,7 @@ class H1Driver(ConnectionDriver, asyncio.BufferedProtocol):
         assert core is not None
         take = min(nbytes, self._body_left)
         self._body_left -= take
-        self.h11._reader._remaining -= take  # type: ignore[attr-defined]
+        self.h11._reader._remaining -= take  # type: ignore[union-attr]
         delivered = self._deliver(core, bytes(self._view[:take]))
         if take == nbytes:
             if not self._body_left and delivered:
@@ -169,7 +169,7 @@ class H1Driver(ConnectionDriver, asyncio.BufferedProtocol):
         offset = 0
         while offset < size:
             end = offset + H11_SLICE
-            self.h11.receive_data(data[offset:end])
+            self.h11.receive_data(data[offset:end])  # type: ignore[arg-type]
             offset = end
             if not self._process():
                 if offset < size:
@@ -410,6 +410,7 @@ class H1Driver(ConnectionDriver, asyncio.BufferedProtocol):
                 self.transport.abort()
 
     def _protocol_error(self, exc: Exception) -> None:
+        err: BaseException
         if self._eof and self.current is not None:
             # The peer closed before the message was complete: a closed socket, not bad syntax.
             err = exceptions.error("AWS_IO_SOCKET_CLOSED", f"{exc} ({self.current.where()})")

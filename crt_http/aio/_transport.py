@@ -31,7 +31,7 @@ class Handoff(asyncio.Protocol):
         self.transport: Optional[asyncio.Transport] = None
         self.buffer: List[bytes] = []
         self.eof = False
-        self.lost: Optional[Tuple[Optional[BaseException]]] = None
+        self.lost: Optional[Tuple[Optional[Exception]]] = None
         self.waiter: Optional[asyncio.Future] = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -46,7 +46,7 @@ class Handoff(asyncio.Protocol):
         self._wake()
         return True
 
-    def connection_lost(self, exc: Optional[BaseException]) -> None:
+    def connection_lost(self, exc: Optional[Exception]) -> None:
         self.lost = (exc,)
         self._wake()
 
@@ -151,7 +151,7 @@ async def _start_tls(opts: ConnectionOptions, transport: asyncio.Transport, hand
                      host: str, where: str) -> asyncio.Transport:
     loop = asyncio.get_running_loop()
     context = tls._ssl_context(tuple(default_alpn) if default_alpn else None)
-    server_name = tls.server_name or host
+    server_name: Optional[str] = tls.server_name or host
     if context.check_hostname is False and context.verify_mode == ssl.CERT_NONE:
         server_name = tls.server_name or (None if _is_ip(host) else host)
     timeout = opts.tls_timeout

@@ -32,7 +32,7 @@ __all__ = [
 async def _open(cls: type, mode: Mode, **kwargs: Any) -> "AIOHttpClientConnectionUnified":
     driver = await establish(ConnectionOptions(**kwargs), mode)
     if driver.version is HttpVersion.Http2:
-        conn_cls: type = AIOHttp2ClientConnection
+        conn_cls: Any = AIOHttp2ClientConnection
     elif cls is AIOHttpClientConnectionUnified:
         conn_cls = AIOHttpClientConnection
     else:
