@@ -44,6 +44,12 @@ class ConnectionDriver:
         self.deadlines = Deadlines(loop, self._deadline_expired)
         ms = opts.response_first_byte_timeout_ms
         self._first_byte_timeout = ms / 1000.0 if ms else 0.0
+        # Bytes moved in either direction; the throughput monitor samples it once a second.
+        self.io_bytes = 0
+        self._slow_seconds = 0
+        self._last_io_bytes = 0
+        if opts.minimum_throughput_bytes_per_second > 0:
+            loop.call_later(1.0, self._throughput_tick)
 
     # ---- lifecycle ---------------------------------------------------------------------
 
@@ -132,7 +138,38 @@ class ConnectionDriver:
             "AWS_ERROR_HTTP_RESPONSE_FIRST_BYTE_TIMEOUT",
             f"no response byte within {ms} ms of sending the request ({core.where()})"))
 
+    # ---- throughput monitor -------------------------------------------------------------
+
+    def _throughput_tick(self) -> None:
+        """Once a second while open: fail the connection with 2073 after more than
+        ``allowable_throughput_failure_interval_seconds`` consecutive seconds below
+        ``minimum_throughput_bytes_per_second`` with a stream in flight."""
+        if self.shutdown_future.done():
+            return
+        moved = self.io_bytes - self._last_io_bytes
+        self._last_io_bytes = self.io_bytes
+        minimum = self.opts.minimum_throughput_bytes_per_second
+        if self.busy() and moved < minimum:
+            self._slow_seconds += 1
+        else:
+            self._slow_seconds = 0
+        if self._slow_seconds > self.opts.allowable_throughput_failure_interval_seconds:
+            self.fail_connection(exceptions.error(
+                "AWS_ERROR_HTTP_CHANNEL_THROUGHPUT_FAILURE",
+                f"{moved} B/s for {self._slow_seconds} s, under the minimum of {minimum} B/s "
+                f"(connection to {self.where})"))
+            return
+        self.loop.call_later(1.0, self._throughput_tick)
+
     # ---- to be provided by each protocol -------------------------------------------------
+
+    def busy(self) -> bool:
+        """True while a stream is in flight."""
+        raise NotImplementedError
+
+    def fail_connection(self, error: BaseException) -> None:
+        """End the connection in ``error``: every stream fails with it, and shutdown too."""
+        raise NotImplementedError
 
     async def ready(self) -> None:
         """Wait until the connection can take requests (HTTP/2: the peer's first SETTINGS)."""

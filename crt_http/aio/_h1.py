@@ -98,6 +98,7 @@ class H1Driver(ConnectionDriver, asyncio.BufferedProtocol):
         return self._view
 
     def buffer_updated(self, nbytes: int) -> None:
+        self.io_bytes += nbytes
         if self.current is not None and self.current in self.deadlines:
             self.deadlines.clear(self.current)
         if self._pending is not None:
@@ -357,6 +358,7 @@ class H1Driver(ConnectionDriver, asyncio.BufferedProtocol):
                 if core.state == DONE or conn.our_state is not h11.SEND_BODY:
                     return
                 transport.write(conn.send(h11.Data(data=chunk)))  # type: ignore[arg-type]
+                self.io_bytes += len(chunk)
                 if self._write_paused:
                     await self.drain()
             if core.state == DONE or conn.our_state is not h11.SEND_BODY:
@@ -417,6 +419,12 @@ class H1Driver(ConnectionDriver, asyncio.BufferedProtocol):
         else:
             err = exceptions.translate(exc, f"response from {self.where}")
         self._close_with(err)
+
+    def busy(self) -> bool:
+        return self.current is not None
+
+    def fail_connection(self, error: BaseException) -> None:
+        self._close_with(error)
 
     def abort_stream(self, core: StreamCore, error: BaseException) -> None:
         core.fail(error)

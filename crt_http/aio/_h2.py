@@ -210,6 +210,7 @@ class H2Driver(ConnectionDriver, asyncio.Protocol):
             waiter.set_result(None)
 
     def data_received(self, data: bytes) -> None:
+        self.io_bytes += len(data)
         try:
             events = self.conn.receive_data(data)
         except h2.exceptions.ProtocolError as exc:
@@ -561,6 +562,7 @@ class H2Driver(ConnectionDriver, asyncio.Protocol):
     def _flush(self) -> None:
         data = self.conn.data_to_send()
         if data and self.transport is not None and not self.transport.is_closing():
+            self.io_bytes += len(data)
             self.transport.write(data)
 
     def _flush_soon(self) -> None:
@@ -581,6 +583,12 @@ class H2Driver(ConnectionDriver, asyncio.Protocol):
             pass
         self._flush()
         self.transport.close()
+
+    def busy(self) -> bool:
+        return bool(self.streams)
+
+    def fail_connection(self, error: BaseException) -> None:
+        self._fatal(error)
 
     def _fatal(self, error: BaseException) -> None:
         """A connection-level failure: every stream fails with ``error``; close at once."""
