@@ -142,6 +142,7 @@ class H2Driver(ConnectionDriver, asyncio.Protocol):
         self._error: Optional[BaseException] = None
         self._settings_waiter: Optional[asyncio.Future] = None
         self._got_settings = False
+        self._preface_head = b""  # first bytes from the peer, until its frame type is known
 
         settings: Dict[int, int] = {
             h2.settings.SettingCodes.ENABLE_PUSH: 0,
@@ -211,6 +212,8 @@ class H2Driver(ConnectionDriver, asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.io_bytes += len(data)
+        if len(self._preface_head) < 4 and not self._check_preface(data):
+            return
         try:
             events = self.conn.receive_data(data)
         except h2.exceptions.ProtocolError as exc:
@@ -224,6 +227,17 @@ class H2Driver(ConnectionDriver, asyncio.Protocol):
             self._fatal(exceptions.translate(exc, f"HTTP/2 frames from {self.where}"))
             return
         self._flush()
+
+    def _check_preface(self, data: bytes) -> bool:
+        """RFC 9113 3.4: the server's first frame is SETTINGS (type 4). h2 would buffer an
+        HTTP/1.1 answer as one huge frame and wait; fail at once (ready() reports 2060)."""
+        head = self._preface_head = self._preface_head + bytes(data[:4 - len(self._preface_head)])
+        if len(head) < 4 or head[3] == 0x4:
+            return True
+        self._fatal(exceptions.error(
+            "AWS_ERROR_HTTP_PROTOCOL_ERROR",
+            f"{self.where} did not open with an HTTP/2 SETTINGS frame (got {bytes(data[:16])!r})"))
+        return False
 
     def eof_received(self) -> bool:
         return False
