@@ -159,6 +159,11 @@ class H2Driver(ConnectionDriver, asyncio.Protocol):
         self.stream_window = settings[h2.settings.SettingCodes.INITIAL_WINDOW_SIZE]
         self.conn.local_settings = h2.settings.Settings(client=True, initial_values=settings)  # type: ignore[arg-type]
         self.conn.max_inbound_frame_size = self.conn.local_settings.max_frame_size
+        # h2 applies these to its HPACK decoder only when a *changed* setting is acked; ours
+        # are initial values, so apply them here (else a peer honouring our
+        # HEADER_TABLE_SIZE trips the decoder's 4096 limit).
+        self.conn.decoder.max_allowed_table_size = self.conn.local_settings.header_table_size
+        self.conn.decoder.max_header_list_size = self.conn.local_settings.max_header_list_size
         if opts.manual_window_management:
             threshold = opts.stream_window_size_threshold
             self.stream_threshold = self.stream_window // 2 if threshold is None else threshold
