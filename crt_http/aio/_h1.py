@@ -25,7 +25,9 @@ from h11._readers import ContentLengthReader
 from crt_http import exceptions
 from crt_http._models import HttpVersion
 from crt_http.aio._driver import ConnectionDriver, body_chunks, has_body
-from crt_http.aio._options import DEFAULT_READ_BUFFER_CAPACITY, ConnectionOptions
+from crt_http.aio._options import (
+    DEFAULT_READ_BUFFER_CAPACITY, MAX_RESPONSE_HEADER_COUNT, ConnectionOptions,
+)
 from crt_http.aio._stream import DONE, StreamCore
 from crt_http.aio._transport import proxy_authorization
 
@@ -52,6 +54,23 @@ def decode_headers(raw: Any) -> List[Tuple[str, str]]:
     return out
 
 
+def check_head(raw: Any, first_line: int, limit: int) -> None:
+    """Refuse a parsed head past ``limit`` bytes or ``MAX_RESPONSE_HEADER_COUNT`` fields.
+
+    h11 bounds only a head that is still incomplete; one that arrives whole in a read is
+    parsed at any size, so the limit of ``max_response_header_bytes`` is checked here.
+    """
+    if len(raw) > MAX_RESPONSE_HEADER_COUNT:
+        raise h11.RemoteProtocolError(
+            f"response head has {len(raw)} header fields, over the limit of {MAX_RESPONSE_HEADER_COUNT}")
+    size = first_line + 2
+    for name, value in raw:
+        size += len(name) + len(value) + 4
+    if size > limit:
+        raise h11.RemoteProtocolError(
+            f"response head of {size} bytes is over max_response_header_bytes ({limit})")
+
+
 class H1Driver(ConnectionDriver, asyncio.BufferedProtocol):
     """One HTTP/1.x connection."""
 
@@ -61,6 +80,7 @@ class H1Driver(ConnectionDriver, asyncio.BufferedProtocol):
                  forward_proxy: bool = False, tls: bool = False) -> None:
         super().__init__(opts, loop)
         self.h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=opts.max_response_header_bytes)
+        self._head_limit = opts.max_response_header_bytes
         self.queue: Deque[StreamCore] = deque()
         self.current: Optional[StreamCore] = None
         self.forward_proxy = forward_proxy
@@ -233,6 +253,7 @@ class H1Driver(ConnectionDriver, asyncio.BufferedProtocol):
                     continue
                 return True
             elif cls is _Response:
+                check_head(event.headers.raw_items(), 15 + len(event.reason), self._head_limit)  # type: ignore[union-attr]
                 version = HttpVersion.Http1_0 if event.http_version == b"1.0" else HttpVersion.Http1_1  # type: ignore[union-attr]
                 core.deliver_head(event.status_code, decode_headers(event.headers.raw_items()), version)  # type: ignore[union-attr]
                 if core.state == DONE:
@@ -242,9 +263,11 @@ class H1Driver(ConnectionDriver, asyncio.BufferedProtocol):
             elif cls is _EndOfMessage:
                 trailers = event.headers  # type: ignore[union-attr]
                 if trailers:
+                    check_head(trailers.raw_items(), 0, self._head_limit)
                     core.deliver_trailers(decode_headers(trailers.raw_items()))
                 self._response_complete(core)
             elif cls is _Informational:
+                check_head(event.headers.raw_items(), 15 + len(event.reason), self._head_limit)  # type: ignore[union-attr]
                 if event.status_code == 101:  # type: ignore[union-attr]
                     raise h11.RemoteProtocolError("server switched protocols (101), which this client does not do")
             elif event is _PAUSED:

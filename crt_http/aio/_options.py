@@ -1,4 +1,22 @@
-"""Validated connection options: built once per ``new()`` call, shared by transport and driver."""
+"""Validated connection options: built once per ``new()`` call, shared by transport and driver.
+
+Limits on what a server controls (each failing the stream with 2074
+``AWS_ERROR_HTTP_PROTOCOL_ERROR`` and a message naming the limit when crossed):
+
+- ``max_response_header_bytes`` (keyword of every ``new()``, default 64 KiB): a response head
+  (status line and header fields; trailers too). HTTP/1.1: counted by the driver after h11
+  parsed the head, and h11 refuses an incomplete head (or chunk-size line with its
+  extensions) that grows past it. HTTP/2: advertised as SETTINGS_MAX_HEADER_LIST_SIZE and
+  enforced by hpack's decoder (RFC 9113 size: name + value + 32 per field) from the start,
+  before the server acknowledged it; a header block (HEADERS + CONTINUATION) whose encoded
+  size passes it fails before it is decoded.
+- ``MAX_RESPONSE_HEADER_COUNT`` (500, not configurable: awscrt has no such option): header
+  fields in one response head or trailer block.
+- HTTP/2 CONTINUATION frames per header block: 64 (h2's ``CONTINUATION_BACKLOG``).
+- Undelivered body: ``DEFAULT_HIGH_WATER_MARK`` (8 MiB) per aio stream in automatic window
+  mode; the window itself in manual mode (HTTP/1.1 stops reading, HTTP/2 withholds
+  WINDOW_UPDATE, and a peer that sends past the window breaks the protocol).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +28,7 @@ from crt_http.io import ClientBootstrap, SocketOptions, TlsConnectionOptions
 
 MAX_WINDOW = 2**31 - 1
 DEFAULT_MAX_RESPONSE_HEADER_BYTES = 64 * 1024
+MAX_RESPONSE_HEADER_COUNT = 500
 # Automatic window mode: undelivered body bytes an aio stream buffers before reading stops.
 DEFAULT_HIGH_WATER_MARK = 8 * 1024 * 1024
 DEFAULT_READ_BUFFER_CAPACITY = 64 * 1024
