@@ -70,17 +70,21 @@ class _H2State(h2.connection.H2Connection):
 class _Credit:
     """Receive credit of the connection or one stream, and the bytes owed back to the peer."""
 
-    __slots__ = ("credit", "owed", "threshold")
+    __slots__ = ("credit", "owed", "threshold", "batch")
 
-    def __init__(self, credit: int, threshold: int) -> None:
+    def __init__(self, credit: int, threshold: int, batch: int = 0) -> None:
         self.credit = credit
         self.owed = 0
         self.threshold = threshold
+        # Automatic mode: the least increment worth a frame. Without it a consumer lagging
+        # more than the threshold behind would send one WINDOW_UPDATE per DATA frame; every
+        # received byte is released eventually there, so owed always reaches it.
+        self.batch = batch
 
     def take(self, owed: int) -> int:
         """Record ``owed`` released bytes; return the increment to send now (0 = batch)."""
         self.owed += owed
-        if self.owed and self.credit <= self.threshold:
+        if self.owed and self.credit <= self.threshold and self.owed >= self.batch:
             increment = min(self.owed, 2**31 - 1 - self.credit)
             self.owed -= increment
             self.credit += increment
@@ -169,11 +173,12 @@ class H2Driver(ConnectionDriver, asyncio.Protocol):
             self.stream_threshold = self.stream_window // 2 if threshold is None else threshold
         else:
             self.stream_threshold = self.stream_window // 2
+        self.stream_batch = 0 if opts.manual_window_management else self.stream_window - self.stream_threshold
         if opts.conn_manual_window_management:
             threshold = opts.conn_window_size_threshold
             self.credit = _Credit(H2_DEFAULT_WINDOW, H2_DEFAULT_WINDOW // 2 if threshold is None else threshold)
         else:
-            self.credit = _Credit(H2_DEFAULT_WINDOW, DEFAULT_CONNECTION_WINDOW // 2)
+            self.credit = _Credit(H2_DEFAULT_WINDOW, DEFAULT_CONNECTION_WINDOW // 2, DEFAULT_CONNECTION_WINDOW // 2)
 
     # ---- asyncio protocol ------------------------------------------------------------
 
@@ -428,7 +433,7 @@ class H2Driver(ConnectionDriver, asyncio.Protocol):
                 (b":authority", authority), (b":path", request.path.encode("utf-8"))]
         head.extend(headers)
         body = has_body(core) or core.manual_write
-        stream = _H2Stream(core, _Credit(self.stream_window, self.stream_threshold))
+        stream = _H2Stream(core, _Credit(self.stream_window, self.stream_threshold, self.stream_batch))
         core.stream_id = stream_id
         try:
             conn.send_headers(stream_id, head, end_stream=not body)
