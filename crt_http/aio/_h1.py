@@ -292,7 +292,9 @@ class H1Driver(ConnectionDriver, asyncio.BufferedProtocol):
             return False
         if core.window is not None and core.window <= 0:
             self._pause_reading()
-            return False
+            # A manual window holds further Data (above), but the end of the message needs no
+            # window: a body that fills the window exactly still completes (as in awscrt).
+            return core.manual_window
         return True
 
     def _pause_reading(self) -> None:
@@ -411,6 +413,10 @@ class H1Driver(ConnectionDriver, asyncio.BufferedProtocol):
             reusable = False  # the server sent more than the response it declared
         if reusable:
             conn.start_next_cycle()
+            if self._reading_paused:  # the window closed exactly at the end of the body
+                self._reading_paused = False
+                if not self._eof and self.transport is not None:
+                    self.transport.resume_reading()
         elif self._body_task is not None:
             self._body_task.cancel()  # the server answered early (e.g. 413): stop uploading
         core.finish()
