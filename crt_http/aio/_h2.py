@@ -107,14 +107,15 @@ class _H2Stream:
 
 
 def _decode(raw: List[Tuple[bytes, bytes]]) -> Tuple[Optional[bytes], List[Tuple[str, str]]]:
-    """Split ``:status`` from the regular headers; decode values UTF-8 (latin-1 fallback)."""
+    """Find ``:status``; decode values UTF-8 (latin-1 fallback). ``:status`` stays in the
+    header list at its wire position, as awscrt reports it; other pseudo-headers are dropped."""
     status = None
     out = []
     for name, value in raw:
         if name[:1] == b":":
-            if name == b":status":
-                status = value
-            continue
+            if name != b":status":
+                continue
+            status = value
         if _BAD_VALUE(value):
             raise h2.exceptions.ProtocolError(f"header {name!r} carries CR, LF or NUL: {value!r}")
         try:
