@@ -177,7 +177,9 @@ class H1Driver(ConnectionDriver, asyncio.BufferedProtocol):
         self._eof = True
         self._receive_eof()
         if self._error is None and not self.local_close:
-            self._error = self.closed_error("the server closed the connection")
+            # awscrt 0.38.0 reports a peer's close of an idle HTTP/1.1 connection as 1051.
+            self._error = exceptions.error(
+                "AWS_IO_SOCKET_CLOSED", f"the server closed the connection ({self.where})")
         error = self._error
         self.fail_streams(error or self.closed_error("the connection closed"))
         self.set_shutdown(error)
