@@ -168,7 +168,7 @@ class H2Driver(ConnectionDriver, asyncio.Protocol):
         # are initial values, so apply them here (else a peer honouring our
         # HEADER_TABLE_SIZE trips the decoder's 4096 limit).
         self.conn.decoder.max_allowed_table_size = self.conn.local_settings.header_table_size
-        self.conn.decoder.max_header_list_size = self.conn.local_settings.max_header_list_size
+        self.conn.decoder.max_header_list_size = settings[h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE]
         if opts.manual_window_management:
             threshold = opts.stream_window_size_threshold
             self.stream_threshold = self.stream_window // 2 if threshold is None else threshold
