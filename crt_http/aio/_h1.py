@@ -33,7 +33,10 @@ from crt_http.aio._transport import proxy_authorization
 
 FAST_BODY = os.environ.get("CRT_HTTP_FAST_PATH", "1") != "0"
 H11_SLICE = 64 * 1024
-READ_BUFFER = 256 * 1024
+# Automatic mode: the read buffer starts small (many idle or small-response connections
+# stay cheap) and grows x4 up to READ_BUFFER_MAX each time a read fills it.
+READ_BUFFER_START = 16 * 1024
+READ_BUFFER_MAX = 256 * 1024
 _NEED_DATA = h11.NEED_DATA
 _PAUSED = h11.PAUSED
 _Data = h11.Data
@@ -93,7 +96,8 @@ class H1Driver(ConnectionDriver, asyncio.BufferedProtocol):
         if opts.manual_window_management and opts.read_buffer_capacity:
             capacity = opts.read_buffer_capacity
         elif not opts.manual_window_management:
-            capacity = READ_BUFFER
+            capacity = READ_BUFFER_START
+        self._grow = not opts.manual_window_management
         self._buffer = bytearray(capacity)
         self._view = memoryview(self._buffer)
         # Input read from the socket but not yet given to h11 (only while reading is paused).
@@ -127,6 +131,10 @@ class H1Driver(ConnectionDriver, asyncio.BufferedProtocol):
             self._fast_body(nbytes)
         else:
             self._feed(self._view[:nbytes])
+        # Whatever was kept of this read was copied out, so the buffer may be replaced.
+        if nbytes == len(self._buffer) and self._grow and nbytes < READ_BUFFER_MAX:
+            self._buffer = bytearray(min(nbytes * 4, READ_BUFFER_MAX))
+            self._view = memoryview(self._buffer)
 
     def _fast_body(self, nbytes: int) -> None:
         """Deliver Content-Length body bytes from the read buffer, bypassing h11's Data events."""
