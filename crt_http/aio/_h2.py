@@ -1,13 +1,19 @@
 """HTTP/2 driver: h2 holds the protocol state, this moves bytes, events and window credit.
 
-h2 is used through :class:`_H2State`, a subclass with two documented changes:
+h2 is used through :class:`_H2State`, a subclass with four documented changes:
 
 * after a GOAWAY, h2 would close its whole state machine, so streams at or below the
   GOAWAY's ``last_stream_id`` could not finish; the subclass keeps the connection open for
   them (the driver itself refuses new streams);
 * h2 counts open streams by scanning every stream on each new request (O(n)); the subclass
   answers from the driver's own count and the driver drops finished streams from h2's
-  table as they close, which h2's scan would otherwise do.
+  table as they close, which h2's scan would otherwise do;
+* its frame buffer (:class:`_HeaderBlockBuffer`) refuses a header block (HEADERS or
+  PUSH_PROMISE plus CONTINUATION frames) whose encoded size passes ``max_response_header_bytes``
+  before buffering more: h2 alone holds up to 64 CONTINUATION frames of MAX_FRAME_SIZE each
+  before hpack sees the block. Limits: see :mod:`crt_http.aio._options`;
+* its HPACK decoder (:class:`_Decoder`) makes a decoding error a connection error of type
+  COMPRESSION_ERROR, as RFC 9113 4.3 requires (h2 sends PROTOCOL_ERROR).
 
 Receive windows are ours (:class:`_Credit`): the peer may send what we advertised; bytes
 the sink has taken (or, in manual mode, what ``update_window`` granted) are owed back and
@@ -26,12 +32,15 @@ import h2.connection
 import h2.errors
 import h2.events
 import h2.exceptions
+import h2.frame_buffer
 import h2.settings
+import hpack
+import hpack.exceptions
 
 from crt_http import exceptions
 from crt_http._models import Http2Setting, Http2SettingID, HttpVersion
 from crt_http.aio._driver import ConnectionDriver, body_chunks, has_body
-from crt_http.aio._options import ConnectionOptions
+from crt_http.aio._options import MAX_RESPONSE_HEADER_COUNT, ConnectionOptions
 from crt_http.aio._stream import DONE, StreamCore
 
 DEFAULT_CONNECTION_WINDOW = 16 * 1024 * 1024
@@ -44,12 +53,64 @@ _BAD_VALUE = re.compile(rb"[\r\n\x00]").search
 _SETTING_CODES = {int(s): s for s in Http2SettingID}
 
 
+class _HeaderBlockBuffer(h2.frame_buffer.FrameBuffer):
+    """h2's frame buffer, refusing a header block whose encoded size passes ``max_block``.
+
+    Encoded HPACK is never larger than the RFC 9113 size of what it decodes to (each field
+    counts 32 bytes more than its name and value), so this refuses only blocks that hpack
+    would refuse too, before they are buffered whole.
+    """
+
+    max_block = 2**32
+
+    def _update_header_buffer(self, f: Any) -> Any:
+        result = super()._update_header_buffer(f)
+        pending = self._headers_buffer
+        if pending and sum(len(frame.data) for frame in pending) > self.max_block:
+            raise h2.exceptions.ProtocolError(
+                f"header block of more than {self.max_block} encoded bytes "
+                f"(max_response_header_bytes) in {len(pending)} frames")
+        return result
+
+
+class _CompressionError(h2.exceptions.ProtocolError):
+    """A header block that does not decode (RFC 9113 4.3: COMPRESSION_ERROR)."""
+
+    error_code = h2.errors.ErrorCodes.COMPRESSION_ERROR
+
+
+class _Decoder(hpack.Decoder):
+    """hpack's decoder; a decoding error (not an oversized list) raises _CompressionError,
+    which h2 passes through to its GOAWAY instead of wrapping it as PROTOCOL_ERROR."""
+
+    def decode(self, data: bytes, raw: bool = False) -> Any:
+        try:
+            return super().decode(data, raw=raw)
+        except hpack.exceptions.OversizedHeaderListError:
+            raise
+        except (hpack.exceptions.HPACKError, IndexError, TypeError, UnicodeDecodeError) as exc:
+            raise _CompressionError(f"Error decoding header block: {exc}") from exc
+
+
+def _counted(raw: List[Tuple[bytes, bytes]]) -> List[Tuple[bytes, bytes]]:
+    """``raw`` itself; a ProtocolError past ``MAX_RESPONSE_HEADER_COUNT`` fields."""
+    if len(raw) > MAX_RESPONSE_HEADER_COUNT:
+        raise h2.exceptions.ProtocolError(
+            f"header block of {len(raw)} fields, over the limit of {MAX_RESPONSE_HEADER_COUNT}")
+    return raw
+
+
 class _H2State(h2.connection.H2Connection):
-    """h2's connection with the GOAWAY and open-stream-count changes described above."""
+    """h2's connection with the GOAWAY, open-stream-count and header-block changes above."""
 
     def __init__(self, config: h2.config.H2Configuration) -> None:
         super().__init__(config=config)
         self.open_count = 0
+        self.decoder = _Decoder()
+        self.decoder.max_header_list_size = self.DEFAULT_MAX_HEADER_LIST_SIZE
+        buffer = _HeaderBlockBuffer(server=False)
+        buffer.max_frame_size = self.incoming_buffer.max_frame_size
+        self.incoming_buffer = buffer
 
     @property
     def open_outbound_streams(self) -> int:  # type: ignore[override]
@@ -169,6 +230,7 @@ class H2Driver(ConnectionDriver, asyncio.Protocol):
         # HEADER_TABLE_SIZE trips the decoder's 4096 limit).
         self.conn.decoder.max_allowed_table_size = self.conn.local_settings.header_table_size
         self.conn.decoder.max_header_list_size = settings[h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE]
+        self.conn.incoming_buffer.max_block = self.conn.local_settings.max_header_list_size  # type: ignore[attr-defined]
         if opts.manual_window_management:
             threshold = opts.stream_window_size_threshold
             self.stream_threshold = self.stream_window // 2 if threshold is None else threshold
@@ -280,7 +342,7 @@ class H2Driver(ConnectionDriver, asyncio.Protocol):
             stream = self.streams.get(event.stream_id)
             if stream is not None:
                 try:
-                    status, headers = _decode(event.headers)
+                    status, headers = _decode(_counted(event.headers))
                     if status is None or not status.isdigit() or len(status) != 3:
                         raise h2.exceptions.ProtocolError(f"invalid :status {status!r}")
                 except h2.exceptions.ProtocolError as exc:
@@ -297,7 +359,7 @@ class H2Driver(ConnectionDriver, asyncio.Protocol):
             stream = self.streams.get(event.stream_id)
             if stream is not None:
                 try:
-                    stream.core.deliver_trailers(_decode(event.headers)[1])
+                    stream.core.deliver_trailers(_decode(_counted(event.headers))[1])
                 except h2.exceptions.ProtocolError as exc:
                     self._stream_protocol_error(stream, exc)
         elif cls is h2.events.WindowUpdated:
