@@ -95,7 +95,7 @@ class ConnectionDriver:
     def close_transport(self) -> None:
         """Close the transport gracefully (the driver may override to say goodbye first)."""
         if self.transport is not None:
-            self.transport.close()
+            close_or_abort(self.transport)
 
     async def wait_closed(self) -> None:
         """Wait until ``shutdown_future`` is done (on the driver's loop)."""
@@ -209,6 +209,16 @@ class ConnectionDriver:
             if self._drain_waiter is None:
                 self._drain_waiter = self.loop.create_future()
             await self._drain_waiter
+
+
+def close_or_abort(transport: asyncio.BaseTransport) -> None:
+    """Close ``transport``; abort it if unsent bytes remain. asyncio's close() waits for the
+    write buffer to drain, which never happens when the peer stopped reading (an upload in
+    flight): the connection would never finish closing."""
+    if transport.get_write_buffer_size():  # type: ignore[attr-defined]
+        transport.abort()  # type: ignore[attr-defined]
+    else:
+        transport.close()
 
 
 async def body_chunks(core: StreamCore) -> AsyncIterator[bytes]:

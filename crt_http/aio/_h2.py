@@ -39,7 +39,7 @@ import hpack.exceptions
 
 from crt_http import exceptions
 from crt_http._models import Http2Setting, Http2SettingID, HttpVersion
-from crt_http.aio._driver import ConnectionDriver, body_chunks, has_body
+from crt_http.aio._driver import ConnectionDriver, body_chunks, close_or_abort, has_body
 from crt_http.aio._options import MAX_RESPONSE_HEADER_COUNT, ConnectionOptions
 from crt_http.aio._stream import DONE, StreamCore
 
@@ -669,7 +669,7 @@ class H2Driver(ConnectionDriver, asyncio.Protocol):
         except h2.exceptions.ProtocolError:
             pass
         self._flush()
-        self.transport.close()
+        close_or_abort(self.transport)
 
     def busy(self) -> bool:
         return bool(self.streams)
