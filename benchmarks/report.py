@@ -176,7 +176,7 @@ def chart(cells: dict[tuple[str, str], Cell], clients: list[str], scenarios: lis
         (c := cells.get((s, cl))) and c.vs_ref for cl in shown)]
     if not shown or not scns:
         return "no ratios to plot (the reference client has no successful run)"
-    fig, ax = plt.subplots(figsize=(max(8, 1.3 * len(scns) * max(1, len(shown)) / 4), 5))
+    fig, ax = plt.subplots(figsize=(min(16.0, 3.0 + 1.2 * len(scns)), 5.5))
     width = 0.8 / len(shown)
     cmap = plt.get_cmap("tab10")
     for i, cl in enumerate(shown):
@@ -192,7 +192,8 @@ def chart(cells: dict[tuple[str, str], Cell], clients: list[str], scenarios: lis
     ax.set_xticks(range(len(scns)), scns)
     ax.set_ylabel("throughput / awscrt-sync (log)")
     ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=7, ncol=2)
+    ax.legend(fontsize=8, ncol=min(5, len(shown)), loc="upper center",
+              bbox_to_anchor=(0.5, -0.07), frameon=False)
     ax.grid(axis="y", which="both", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -13,7 +13,7 @@ MODES = ("full", "quick", "smoke")
 REPETITIONS = {"full": 5, "quick": 3, "smoke": 1}
 # Soft deadline a client stops starting new requests at (then reports partial=True), and
 # the hard limit the runner kills it at (reported FAIL "timeout").
-DEADLINE_S = {"full": 15.0, "quick": 2.0, "smoke": 10.0}
+DEADLINE_S = {"full": 15.0, "quick": 1.5, "smoke": 10.0}
 HARD_TIMEOUT_S = {"full": 90.0, "quick": 45.0, "smoke": 30.0}
 
 SMALL_PATH = "/1k"
@@ -58,13 +58,13 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
 COUNTS: dict[str, dict[str, int]] = {
     "full":  {"S1": 5000, "S2": 4000, "S3": 10000, "S4": 4, "S5": 1, "S6": 4,
               "S7": 10000, "S8": 200, "M1": 1},
-    "quick": {"S1": 1000, "S2": 1000, "S3": 2000, "S4": 2, "S5": 1, "S6": 2,
+    "quick": {"S1": 1000, "S2": 1000, "S3": 2000, "S4": 3, "S5": 1, "S6": 3,
               "S7": 2000, "S8": 30, "M1": 1},
     "smoke": {"S1": 20, "S2": 20, "S3": 200, "S4": 1, "S5": 1, "S6": 1,
               "S7": 128, "S8": 4, "M1": 1},
 }
-BIG_SIZE = {"full": 256 * MiB, "quick": 64 * MiB, "smoke": 4 * MiB}
-MEM_SIZE = {"full": 1 * GiB, "quick": 128 * MiB, "smoke": 16 * MiB}
+BIG_SIZE = {"full": 256 * MiB, "quick": 32 * MiB, "smoke": 4 * MiB}
+MEM_SIZE = {"full": 1 * GiB, "quick": 64 * MiB, "smoke": 16 * MiB}
 
 
 @dataclass(frozen=True)
