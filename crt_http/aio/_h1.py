@@ -10,6 +10,10 @@ Content-Length, body bytes that arrive later are copied straight from the read b
 the stream, once, and h11's Content-Length reader is told how many it did not see (its
 ``_remaining`` count), so h11 still decides where the body ends, reports a short body at
 EOF with exact counts, and parses whatever follows. The test suite runs with it on and off.
+
+A body delimited by the connection close (no Content-Length, not chunked) that ends with a
+TLS "incomplete close" (TCP FIN without close_notify) fails with AWS_IO_SOCKET_CLOSED once
+its bytes are delivered: RFC 9112 section 8 calls it incomplete (a truncation looks the same).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from collections import deque
 from typing import Any, Deque, List, Optional, Tuple
 
 import h11
-from h11._readers import ContentLengthReader
+from h11._readers import ContentLengthReader, Http10Reader
 
 from crt_http import exceptions
 from crt_http._models import HttpVersion
@@ -112,6 +116,8 @@ class H1Driver(ConnectionDriver, asyncio.BufferedProtocol):
         self._body_task: Optional[asyncio.Task] = None
         self._error: Optional[BaseException] = None
         self._lost = False
+        # The peer's TLS ended with a bare TCP FIN (no close_notify): see _receive_eof.
+        self._unclean_eof = False
 
     # ---- asyncio protocol ------------------------------------------------------------
 
@@ -161,6 +167,9 @@ class H1Driver(ConnectionDriver, asyncio.BufferedProtocol):
         self._feed(memoryview(data))
 
     def eof_received(self) -> bool:
+        ssl_protocol = getattr(self.transport, "_ssl_protocol", None)
+        if ssl_protocol is not None and getattr(ssl_protocol, "_eof_received", False):
+            self._unclean_eof = True  # asyncio: the TCP FIN came without a TLS close_notify
         self._on_eof()
         return False
 
@@ -171,6 +180,9 @@ class H1Driver(ConnectionDriver, asyncio.BufferedProtocol):
             self._error = exceptions.translate(exc, f"connection to {self.where}")
         if self._body_task is not None:
             self._body_task.cancel()
+        if exc is None and not self._eof and self.transport is not None \
+                and self.transport.get_extra_info("ssl_object") is not None:
+            self._unclean_eof = True  # uvloop reports a TLS EOF without close_notify only here
         self.resume_writing()
         if self._undelivered():
             return  # the stream's window is closed: finish once it has taken what arrived
@@ -218,6 +230,15 @@ class H1Driver(ConnectionDriver, asyncio.BufferedProtocol):
 
     def _receive_eof(self) -> None:
         if self.h11.their_state is h11.CLOSED:
+            return
+        current = self.current
+        if self._unclean_eof and current is not None and type(self.h11._reader) is Http10Reader:  # type: ignore[attr-defined]
+            # RFC 9112 8: a body delimited by the close is incomplete after an "incomplete
+            # close" (TLS without close_notify): a truncation could not be told apart.
+            self._close_with(exceptions.error(
+                "AWS_IO_SOCKET_CLOSED",
+                f"{self.where} closed the TLS connection without close_notify, so the body "
+                f"delimited by the connection close may be truncated ({current.where()})"))
             return
         try:
             self.h11.receive_data(b"")
