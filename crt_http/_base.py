@@ -7,7 +7,7 @@ They hold no protocol logic: a connection object wraps a protocol driver of
 from __future__ import annotations
 
 import concurrent.futures
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from crt_http._models import HttpVersion
 
@@ -61,12 +61,16 @@ class HttpClientConnectionBase(HttpConnectionBase):
 
 
 class HttpStreamBase:
-    """Base for HTTP streams."""
+    """Base for HTTP streams (constructor as awscrt's: ``connection``, optional ``on_body``)."""
 
-    __slots__ = ("_core", "_connection", "__weakref__")
+    __slots__ = ("_core", "_connection", "_on_body", "__weakref__")
 
     _core: "StreamCore"
     _connection: Any
+
+    def __init__(self, connection: Any, on_body: Optional[Callable[..., None]] = None) -> None:
+        self._connection = connection
+        self._on_body = on_body
 
     @property
     def connection(self) -> Any:

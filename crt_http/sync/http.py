@@ -164,23 +164,22 @@ class Http2ClientConnection(_SyncConnection):
         self._driver.call_in_loop(self._driver.connection_window_update, increment_size)  # type: ignore[attr-defined]
 
 
-class HttpClientStream(HttpClientStreamBase):
+class _SyncStream(HttpClientStreamBase):
     """One exchange of the synchronous API; callbacks run on the connection's loop thread.
 
     ``response_trailers`` holds the response trailers (``[]`` if none) once the body ended;
     it is set before ``completion_future`` resolves.
     """
 
-    __slots__ = ("_on_response", "_on_body")
+    __slots__ = ("_on_response",)
 
     def __init__(self, connection: _SyncConnection, request: HttpRequest,
                  on_response: Optional[Callable[..., None]] = None,
                  on_body: Optional[Callable[..., None]] = None,
-                 manual_write: bool = False) -> None:
+                 *, manual_write: bool = False) -> None:
         driver = connection._driver
-        self._connection = connection
+        super().__init__(connection, on_body)
         self._on_response = on_response
-        self._on_body = on_body
         body = ManualBody(driver.call_in_loop) if manual_write else None
         self._core = StreamCore(driver, request, self, window=driver.opts.stream_window(),
                                 manual_window=driver.opts.manual_window_management,
@@ -216,8 +215,17 @@ class HttpClientStream(HttpClientStreamBase):
             body.close(error)
 
 
-class Http2ClientStream(HttpClientStream):
-    """An HTTP/2 exchange; adds manual writes and ``remote_end_stream_future``."""
+class HttpClientStream(_SyncStream):
+    """An HTTP/1.x exchange (see :class:`_SyncStream`)."""
+
+    __slots__ = ()
+
+
+class Http2ClientStream(_SyncStream):
+    """An HTTP/2 exchange; adds manual writes and ``remote_end_stream_future``.
+
+    As in awscrt, it derives from ``HttpClientStreamBase``, not from :class:`HttpClientStream`.
+    """
 
     __slots__ = ("_remote_end_stream_future",)
 
@@ -226,7 +234,7 @@ class Http2ClientStream(HttpClientStream):
                  on_body: Optional[Callable[..., None]] = None,
                  manual_write: bool = False) -> None:
         self._remote_end_stream_future: concurrent.futures.Future = concurrent.futures.Future()
-        super().__init__(connection, request, on_response, on_body, manual_write)
+        super().__init__(connection, request, on_response, on_body, manual_write=manual_write)
 
     @property
     def remote_end_stream_future(self) -> concurrent.futures.Future:
