@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from concurrent.futures import Future
 from typing import Any, AsyncIterator, Callable, Deque, List, Optional, Tuple
 
 from crt_http._base import HttpClientConnectionBase, HttpClientStreamBase
@@ -19,13 +20,14 @@ from crt_http.aio._connect import Mode, establish
 from crt_http.aio._driver import ConnectionDriver
 from crt_http.aio._options import DEFAULT_MAX_RESPONSE_HEADER_BYTES, ConnectionOptions
 from crt_http.aio._stream import DONE, Headers, StreamCore, check_window_increment
-from crt_http.io import ClientBootstrap, SocketOptions, TlsConnectionOptions
+from crt_http.io import ClientBootstrap, InputStream, SocketOptions, TlsConnectionOptions
 
 __all__ = [
     "AIOHttpClientConnectionUnified", "AIOHttpClientConnection", "AIOHttp2ClientConnection",
     "AIOHttpClientStreamUnified", "AIOHttpClientStream", "AIOHttp2ClientStream",
     "HttpClientConnectionBase", "HttpClientStreamBase", "HttpRequest", "HttpProxyOptions",
     "Http2Setting", "HttpVersion", "ClientBootstrap", "SocketOptions", "TlsConnectionOptions",
+    "InputStream", "Future",
 ]
 
 
@@ -97,7 +99,7 @@ class AIOHttpClientConnectionUnified(HttpClientConnectionBase):
                 loop: Optional[asyncio.AbstractEventLoop] = None) -> "AIOHttpClientStreamUnified":
         """Start the exchange at once and return its stream."""
         cls = AIOHttp2ClientStream if self._driver.version is HttpVersion.Http2 else AIOHttpClientStream
-        return cls(self, request, request_body_generator, loop)
+        return cls(self, request, request_body_generator=request_body_generator, loop=loop)
 
 
 class AIOHttpClientConnection(AIOHttpClientConnectionUnified):
@@ -140,7 +142,7 @@ class AIOHttpClientConnection(AIOHttpClientConnectionUnified):
                 request_body_generator: Optional[AsyncIterator[bytes]] = None,
                 loop: Optional[asyncio.AbstractEventLoop] = None) -> "AIOHttpClientStream":
         """Start the exchange (queued behind earlier ones on this connection)."""
-        return AIOHttpClientStream(self, request, request_body_generator, loop)
+        return AIOHttpClientStream(self, request, loop, request_body_generator=request_body_generator)
 
 
 class AIOHttp2ClientConnection(AIOHttpClientConnectionUnified):
@@ -332,6 +334,16 @@ class AIOHttpClientStream(AIOHttpClientStreamUnified):
     """A stream on an HTTP/1.x connection."""
 
     __slots__ = ()
+
+    def __init__(self,
+                 connection: AIOHttpClientConnectionUnified,
+                 request: HttpRequest,
+                 loop: Optional[asyncio.AbstractEventLoop] = None,
+                 *,
+                 request_body_generator: Optional[AsyncIterator[bytes]] = None) -> None:
+        """awscrt's ``(connection, request, loop)``; beyond awscrt, a request body may stream
+        from ``request_body_generator`` on HTTP/1.x too."""
+        super().__init__(connection, request, request_body_generator, loop)
 
 
 class AIOHttp2ClientStream(AIOHttpClientStreamUnified):
