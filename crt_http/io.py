@@ -219,8 +219,9 @@ class EventLoopGroup:
         num_threads: number of loop threads; None or 0 means one (awscrt starts one per core,
             which only adds contention under the GIL). Threads start on first use.
         cpu_group: accepted for compatibility; threads are not pinned.
-        loop_impl: ``"asyncio"`` or ``"uvloop"``; None reads the environment variable
-            ``CRT_HTTP_LOOP``, else ``"asyncio"``.
+        loop_impl: keyword-only, beyond awscrt: the event loop the threads run, ``"asyncio"``
+            or ``"uvloop"``; None reads the environment variable ``CRT_HTTP_LOOP``, else
+            ``"asyncio"``.
 
     Attributes:
         shutdown_event: set once the group's threads have stopped, after :meth:`_close`, when
@@ -233,7 +234,7 @@ class EventLoopGroup:
     __slots__ = ("__weakref__", "_finalizer", "_threads", "loop_impl", "shutdown_event")
 
     def __init__(self, num_threads: int | None = None, cpu_group: int | None = None,
-                 loop_impl: str | None = None) -> None:
+                 *, loop_impl: str | None = None) -> None:
         if num_threads is None:
             num_threads = 0
         if not isinstance(num_threads, int) or num_threads < 0:
