@@ -22,6 +22,7 @@ __all__ = [
     "HttpProxyAuthenticationType",
     "HttpProxyConnectionType",
     "HttpProxyOptions",
+    "HttpMessageBase",
     "HttpRequest",
     "HttpVersion",
     "InputStream",
@@ -59,7 +60,7 @@ class Http2Setting:
     ``value`` counts as 0 or 1.
     """
 
-    __slots__ = ("id", "value")
+    __slots__ = ("id", "value", "__weakref__")
 
     VALID_RANGES: ClassVar[dict[Http2SettingID, tuple[int, int]]] = {
         Http2SettingID.HEADER_TABLE_SIZE: (0, 2**32 - 1),
@@ -173,7 +174,7 @@ class HttpHeaders:
     (:func:`validate_request`).
     """
 
-    __slots__ = ("_pairs",)
+    __slots__ = ("_pairs", "__weakref__")
 
     def __init__(self, name_value_pairs: _Pairs | None = None) -> None:
         self._pairs: list[tuple[str, str]] = []
@@ -267,27 +268,18 @@ def _empty_name() -> AwsCrtError:
     return error("AWS_ERROR_HTTP_INVALID_HEADER_NAME", "empty header name")
 
 
-class HttpRequest:
-    """An outgoing HTTP request: ``method``, ``path`` (path and query), ``headers`` and an
-    optional ``body_stream``.
+class HttpMessageBase:
+    """Base of :class:`HttpRequest`, as in awscrt: ``headers`` and an optional ``body_stream``.
 
-    ``headers`` must be an :class:`HttpHeaders` or None (a new empty one; ``TypeError``
-    otherwise). ``body_stream`` is stored as an :class:`InputStream` (any object with
-    ``read()`` is wrapped); setting it to None removes the body. Nothing is validated until
-    the request is sent (:func:`validate_request`).
+    awscrt's constructor takes its native handle first; this one takes ``(headers,
+    body_stream=None)`` (awscrt builds it only from ``HttpRequest``).
     """
 
-    __slots__ = ("_body_stream", "_headers", "method", "path")
+    __slots__ = ("_body_stream", "_headers", "__weakref__")
 
-    def __init__(self, method: str = "GET", path: str = "/",
-                 headers: HttpHeaders | None = None,
-                 body_stream: InputStream | Any | None = None) -> None:
-        if headers is None:
-            headers = HttpHeaders()
-        elif not isinstance(headers, HttpHeaders):
+    def __init__(self, headers: HttpHeaders, body_stream: InputStream | Any | None = None) -> None:
+        if not isinstance(headers, HttpHeaders):
             raise TypeError(f"headers must be an HttpHeaders or None, got {type(headers).__name__}")
-        self.method = method
-        self.path = path
         self._headers = headers
         self._body_stream = None if body_stream is None else InputStream.wrap(body_stream)
 
@@ -304,6 +296,26 @@ class HttpRequest:
     @body_stream.setter
     def body_stream(self, stream: InputStream | Any | None) -> None:
         self._body_stream = InputStream.wrap(stream, allow_none=True)
+
+
+class HttpRequest(HttpMessageBase):
+    """An outgoing HTTP request: ``method``, ``path`` (path and query), ``headers`` and an
+    optional ``body_stream``.
+
+    ``headers`` must be an :class:`HttpHeaders` or None (a new empty one; ``TypeError``
+    otherwise). ``body_stream`` is stored as an :class:`InputStream` (any object with
+    ``read()`` is wrapped); setting it to None removes the body. Nothing is validated until
+    the request is sent (:func:`validate_request`).
+    """
+
+    __slots__ = ("method", "path")
+
+    def __init__(self, method: str = "GET", path: str = "/",
+                 headers: HttpHeaders | None = None,
+                 body_stream: InputStream | Any | None = None) -> None:
+        super().__init__(HttpHeaders() if headers is None else headers, body_stream)
+        self.method = method
+        self.path = path
 
 
 class HttpProxyConnectionType(IntEnum):

@@ -16,6 +16,7 @@ from crt_http._models import (
     Http2Setting,
     Http2SettingID,
     HttpHeaders,
+    HttpMessageBase,
     HttpProxyAuthenticationType,
     HttpProxyConnectionType,
     HttpProxyOptions,
@@ -31,7 +32,7 @@ from crt_http.sync.http import (
 )
 
 __all__ = [
-    "HttpVersion", "Http2SettingID", "Http2Setting", "HttpHeaders", "HttpRequest",
+    "HttpVersion", "Http2SettingID", "Http2Setting", "HttpHeaders", "HttpMessageBase", "HttpRequest",
     "HttpProxyOptions", "HttpProxyConnectionType", "HttpProxyAuthenticationType",
     "HttpConnectionBase", "HttpClientConnectionBase", "HttpStreamBase", "HttpClientStreamBase",
     "HttpClientConnection", "Http2ClientConnection", "HttpClientStream", "Http2ClientStream",
