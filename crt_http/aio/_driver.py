@@ -225,6 +225,8 @@ async def body_chunks(core: StreamCore) -> AsyncIterator[bytes]:
     """The request body of ``core``, from its async generator or its ``body_stream``.
 
     A source that raises or yields a non-bytes item ends in AWS_IO_STREAM_READ_FAILED.
+    Closing this iterator (the driver does, however the upload ends) closes the caller's
+    async generator too, so its ``finally`` runs now and not whenever it is collected.
     """
     generator = core.body_generator
     request = core.request
@@ -248,6 +250,13 @@ async def body_chunks(core: StreamCore) -> AsyncIterator[bytes]:
         err = exceptions.error("AWS_IO_STREAM_READ_FAILED",
                                f"the request body source raised {exc!r} ({core.where()})")
         raise err from exc
+    finally:
+        aclose = getattr(generator, "aclose", None)
+        if aclose is not None:
+            try:
+                await aclose()
+            except Exception:  # the upload is over either way
+                pass
 
 
 def has_body(core: StreamCore) -> bool:

@@ -409,8 +409,9 @@ class H1Driver(ConnectionDriver, asyncio.BufferedProtocol):
         conn = self.h11
         transport = self.transport
         assert transport is not None
+        chunks = body_chunks(core)
         try:
-            async for chunk in body_chunks(core):
+            async for chunk in chunks:
                 if core.state == DONE or conn.our_state is not h11.SEND_BODY:
                     return
                 transport.write(conn.send(h11.Data(data=chunk)))  # type: ignore[arg-type]
@@ -433,6 +434,7 @@ class H1Driver(ConnectionDriver, asyncio.BufferedProtocol):
         finally:
             if self._body_task is asyncio.current_task():
                 self._body_task = None
+            await chunks.aclose()  # type: ignore[attr-defined]
 
     def _response_complete(self, core: StreamCore) -> None:
         """The response ended: finish the stream, then reuse or close the connection."""

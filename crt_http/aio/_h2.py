@@ -517,8 +517,9 @@ class H2Driver(ConnectionDriver, asyncio.Protocol):
         core = stream.core
         conn = self.conn
         stream_id = core.stream_id
+        chunks = body_chunks(core)
         try:
-            async for chunk in body_chunks(core):
+            async for chunk in chunks:
                 view = memoryview(chunk)
                 offset = 0
                 size = len(view)
@@ -551,6 +552,7 @@ class H2Driver(ConnectionDriver, asyncio.Protocol):
             self.abort_stream(core, exceptions.translate(exc, core.where()))
         finally:
             stream.body_task = None
+            await chunks.aclose()  # type: ignore[attr-defined]
 
     async def _wait_send_window(self, stream: _H2Stream) -> None:
         waiter = stream.send_waiter = self.loop.create_future()
