@@ -474,6 +474,10 @@ class H1Driver(ConnectionDriver, asyncio.BufferedProtocol):
                 self.transport.abort()
 
     def _protocol_error(self, exc: Exception) -> None:
+        if str(exc) == "Receive buffer too long":  # h11's limit on an incomplete head or line
+            exc = h11.RemoteProtocolError(
+                f"incomplete response head or chunk-size line over max_response_header_bytes "
+                f"({self._head_limit})")
         err: BaseException
         if self._eof and self.current is not None:
             # The peer closed before the message was complete: a closed socket, not bad syntax.
