@@ -74,9 +74,10 @@ async def test_h1_chunked_framing_limits(api, case, body, fails, raw_server, loo
         await conn.close()
 
 
-def respond_with(headers: List[Tuple[str, str]], ack: bool = True, huffman: bool = True) -> Any:
+def respond_with(headers: List[Tuple[str, str]], seen: Dict[int, int], ack: bool = True,
+                 huffman: bool = True) -> Any:
     async def script(peer: H2Peer) -> None:
-        peer.client_settings = await peer.handshake(ack=ack)  # type: ignore[attr-defined]
+        seen.update(await peer.handshake(ack=ack))
         sid = await peer.request()
         block = peer.block(200, headers, huffman=huffman)
         peer.send(HeadersFrame(sid, block, flags=["END_HEADERS"]), peer.data(sid, b"ok", True))
@@ -102,14 +103,8 @@ H2_LIST = [
                          ids=["default-under", "default-over", "custom-under", "custom-over",
                               "custom-over-before-ack"])
 async def test_h2_header_list_size(api, kwargs, advertised, headers, ack, fails, raw_server, loop_impl):
-    script = respond_with(headers, ack=ack)
     seen: Dict[int, int] = {}
-
-    async def recording(peer: H2Peer) -> None:
-        await script(peer)
-        seen.update(peer.client_settings)  # type: ignore[attr-defined]
-
-    server = script_server(raw_server, recording)
+    server = script_server(raw_server, respond_with(headers, seen, ack=ack))
     conn = await connect(api, "h2", "127.0.0.1", server.port, loop_impl=loop_impl, **kwargs)
     try:
         if fails:
