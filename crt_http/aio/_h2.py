@@ -317,11 +317,13 @@ class H2Driver(ConnectionDriver, asyncio.Protocol):
 
     def connection_lost(self, exc: Optional[BaseException]) -> None:
         self.closing = True
-        if self._error is None:
+        if self._error is None and not self.local_close:
+            # After close() (ours) the TLS goodbye may still fail (e.g. the peer's data
+            # after its close_notify): the user asked to close, so shutdown is clean.
             if exc is not None:
                 self._error = exceptions.error(
                     "AWS_ERROR_HTTP_CONNECTION_CLOSED", f"connection to {self.where} lost: {exc!r}")
-            elif not self.local_close and self.goaway_error is None:
+            elif self.goaway_error is None:
                 self._error = self.closed_error("the server closed the connection")
         self.fail_streams(self._error or self.closed_error("the connection closed"))
         self.set_shutdown(self._error)
