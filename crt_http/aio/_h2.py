@@ -15,6 +15,16 @@ h2 is used through :class:`_H2State`, a subclass with four documented changes:
 * its HPACK decoder (:class:`_Decoder`) makes a decoding error a connection error of type
   COMPRESSION_ERROR, as RFC 9113 4.3 requires (h2 sends PROTOCOL_ERROR).
 
+Fast path (``FAST_DATA``, on unless ``CRT_HTTP_FAST_PATH=0``): the driver splits incoming
+bytes into frames itself. A DATA frame without padding or END_STREAM, on a stream whose
+response head has arrived, is delivered straight from the read bytes after
+:meth:`_H2State.consume_data` made exactly the state changes h2 makes for it (connection and
+stream receive windows, the stream's content-length count; the state machines do not move
+for such a frame) and checked what h2 checks (stream state, windows, content-length, no
+header block in progress). Every other frame goes through h2 in order. This skips h2's
+per-frame parsing, event objects and its eager ``repr()`` of every frame for trace logging.
+The test suite runs with the fast path on and off.
+
 Receive windows are ours (:class:`_Credit`): the peer may send what we advertised; bytes
 the sink has taken (or, in manual mode, what ``update_window`` granted) are owed back and
 sent as one WINDOW_UPDATE once the advertised credit falls to the threshold.
@@ -23,6 +33,7 @@ sent as one WINDOW_UPDATE once the advertised credit falls to the threshold.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 from collections import deque
 from typing import Any, Deque, Dict, List, Optional, Tuple
@@ -34,6 +45,7 @@ import h2.events
 import h2.exceptions
 import h2.frame_buffer
 import h2.settings
+import h2.stream
 import hpack
 import hpack.exceptions
 
@@ -43,6 +55,8 @@ from crt_http.aio._driver import ConnectionDriver, body_chunks, close_or_abort, 
 from crt_http.aio._options import MAX_RESPONSE_HEADER_COUNT, ConnectionOptions
 from crt_http.aio._stream import DONE, StreamCore
 
+FAST_DATA = os.environ.get("CRT_HTTP_FAST_PATH", "1") != "0"
+_DATA_STATES = frozenset([h2.stream.StreamState.OPEN, h2.stream.StreamState.HALF_CLOSED_LOCAL])
 DEFAULT_CONNECTION_WINDOW = 16 * 1024 * 1024
 DEFAULT_MAX_FRAME_SIZE = 1024 * 1024
 SYNC_STREAM_WINDOW = 8 * 1024 * 1024
@@ -120,6 +134,27 @@ class _H2State(h2.connection.H2Connection):
         result = super()._receive_goaway_frame(frame)
         self.state_machine.state = h2.connection.ConnectionState.CLIENT_OPEN
         return result
+
+    def consume_data(self, stream_id: int, length: int) -> bool:
+        """Account a DATA frame of ``length`` bytes, no padding, no END_STREAM, on
+        ``stream_id`` as h2 would; False (and nothing changed) if h2 must see the frame."""
+        stream = self.streams.get(stream_id)
+        if (stream is None or self.incoming_buffer._headers_buffer
+                or self.state_machine.state is not h2.connection.ConnectionState.CLIENT_OPEN):
+            return False
+        machine = stream.state_machine
+        if machine.state not in _DATA_STATES or not machine.headers_received or machine.trailers_received:
+            return False
+        conn_window = self._inbound_flow_control_window_manager
+        stream_window = stream._inbound_window_manager
+        expected = stream._expected_content_length
+        if (length > conn_window.current_window_size or length > stream_window.current_window_size
+                or (expected is not None and stream._actual_content_length + length > expected)):
+            return False  # h2 raises the right error for it
+        conn_window.window_consumed(length)
+        stream_window.window_consumed(length)
+        stream._actual_content_length += length
+        return True
 
     def forget_stream(self, stream_id: int) -> None:
         """Drop a closed stream from h2's table, as h2's own scan would."""
@@ -209,6 +244,7 @@ class H2Driver(ConnectionDriver, asyncio.Protocol):
         self._settings_waiter: Optional[asyncio.Future] = None
         self._got_settings = False
         self._preface_head = b""  # first bytes from the peer, until its frame type is known
+        self._partial = bytearray()  # the start of a frame not yet complete (fast path)
 
         settings: Dict[int, int] = {
             h2.settings.SettingCodes.ENABLE_PUSH: 0,
@@ -287,19 +323,63 @@ class H2Driver(ConnectionDriver, asyncio.Protocol):
         self.io_bytes += len(data)
         if len(self._preface_head) < 4 and not self._check_preface(data):
             return
+        if not FAST_DATA:
+            if self._to_h2(data):
+                self._flush()
+            return
+        partial = self._partial
+        if partial:
+            partial += data
+            data = partial  # type: ignore[assignment]
+        view = memoryview(data)
+        size = len(view)
+        pos = start = 0  # view[start:pos] holds whole frames that h2 has not seen yet
+        max_frame = self.conn.max_inbound_frame_size
+        streams = self.streams
+        while size - pos >= 9:
+            length = (view[pos] << 16) | (view[pos + 1] << 8) | view[pos + 2]
+            if length > max_frame:
+                pos = size  # h2 refuses the frame: hand it everything
+                break
+            end = pos + 9 + length
+            if end > size:
+                break
+            if view[pos + 3] == 0 and not view[pos + 4] & 0x09:  # DATA without END_STREAM, PADDED
+                stream_id = int.from_bytes(view[pos + 5:pos + 9], "big") & 0x7FFFFFFF
+                stream = streams.get(stream_id)
+                if stream is not None and self.conn.consume_data(stream_id, length):
+                    if start < pos and not self._to_h2(view[start:pos]):
+                        return
+                    self._receive_payload(stream_id, stream, bytes(view[pos + 9:end]), length)
+                    start = end
+            pos = end
+        if start < pos and not self._to_h2(view[start:pos]):
+            return
+        view.release()
+        if pos < size:
+            if partial:
+                del partial[:pos]
+            else:
+                self._partial = bytearray(data[pos:])
+        elif partial:
+            partial.clear()
+        self._flush()
+
+    def _to_h2(self, data: Any) -> bool:
+        """Feed whole frames to h2 and dispatch its events; False once the connection failed."""
         try:
             events = self.conn.receive_data(data)
         except h2.exceptions.ProtocolError as exc:
             self._flush()
             self._fatal(exceptions.translate(exc, f"HTTP/2 frames from {self.where}"))
-            return
+            return False
         try:
             for event in events:
                 self._dispatch(event)
         except h2.exceptions.ProtocolError as exc:
             self._fatal(exceptions.translate(exc, f"HTTP/2 frames from {self.where}"))
-            return
-        self._flush()
+            return False
+        return True
 
     def _check_preface(self, data: bytes) -> bool:
         """RFC 9113 3.4: the server's first frame is SETTINGS (type 4). h2 would buffer an
@@ -382,9 +462,11 @@ class H2Driver(ConnectionDriver, asyncio.Protocol):
                     h2.errors.ErrorCodes.PROTOCOL_ERROR)
 
     def _on_data(self, event: Any) -> None:
-        flow = event.flow_controlled_length
-        data = event.data
-        stream = self.streams.get(event.stream_id)
+        self._receive_payload(event.stream_id, self.streams.get(event.stream_id), event.data,
+                              event.flow_controlled_length)
+
+    def _receive_payload(self, stream_id: int, stream: Optional[_H2Stream], data: bytes, flow: int) -> None:
+        """Body bytes (``flow`` flow-controlled bytes, padding included) for ``stream_id``."""
         self.credit.credit -= flow
         # Padding is always given back; the rest in manual mode only when the user says.
         padding = flow - len(data)
@@ -393,7 +475,7 @@ class H2Driver(ConnectionDriver, asyncio.Protocol):
             return
         stream.credit.credit -= flow
         core = stream.core
-        self._grant(event.stream_id, stream.credit, flow if core.window is None else padding)
+        self._grant(stream_id, stream.credit, flow if core.window is None else padding)
         if data:
             core.deliver_data(data)
 
