@@ -51,11 +51,13 @@ import hpack.exceptions
 
 from crt_http import exceptions
 from crt_http._models import Http2Setting, Http2SettingID, HttpVersion
+from crt_http.aio import _huffman_cache
 from crt_http.aio._driver import ConnectionDriver, body_chunks, close_or_abort, has_body
 from crt_http.aio._options import MAX_RESPONSE_HEADER_COUNT, ConnectionOptions
 from crt_http.aio._stream import DONE, StreamCore
 
 FAST_DATA = os.environ.get("CRT_HTTP_FAST_PATH", "1") != "0"
+_huffman_cache.install()
 _DATA_STATES = frozenset([h2.stream.StreamState.OPEN, h2.stream.StreamState.HALF_CLOSED_LOCAL])
 DEFAULT_CONNECTION_WINDOW = 16 * 1024 * 1024
 DEFAULT_MAX_FRAME_SIZE = 1024 * 1024
