@@ -85,6 +85,7 @@ class ConnectionOptions:
         if self.initial_settings is not None:
             for setting in self.initial_settings:
                 _check_type("initial_settings item", setting, Http2Setting)
+                Http2Setting(setting.id, setting.value)  # again: .value may have changed since
         if self.on_remote_settings_changed is not None and not callable(self.on_remote_settings_changed):
             raise TypeError("on_remote_settings_changed must be callable")
 
