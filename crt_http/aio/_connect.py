@@ -37,12 +37,16 @@ async def establish(opts: ConnectionOptions, mode: Mode) -> ConnectionDriver:
                 f"{opts.where} negotiated {picked}, but this connection class needs "
                 f"{'HTTP/2' if wanted else 'HTTP/1.1'}")
     driver: ConnectionDriver
-    if use_h2:
-        from crt_http.aio._h2 import H2Driver
-        driver = H2Driver(opts, loop, tls=tls is not None)
-    else:
-        from crt_http.aio._h1 import H1Driver
-        driver = H1Driver(opts, loop, forward_proxy=connected.forward_proxy, tls=tls is not None)
-    connected.handoff.hand_to(driver)  # type: ignore[arg-type]
-    await driver.ready()
+    try:
+        if use_h2:
+            from crt_http.aio._h2 import H2Driver
+            driver = H2Driver(opts, loop, tls=tls is not None)
+        else:
+            from crt_http.aio._h1 import H1Driver
+            driver = H1Driver(opts, loop, forward_proxy=connected.forward_proxy, tls=tls is not None)
+        connected.handoff.hand_to(driver)  # type: ignore[arg-type]
+        await driver.ready()
+    except BaseException:  # a failed or cancelled set-up leaves no connection open
+        connected.transport.abort()
+        raise
     return driver
