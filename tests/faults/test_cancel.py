@@ -13,6 +13,7 @@ from typing import Any, AsyncIterator, Callable, Dict, List
 
 import pytest
 
+from crt_http.aio.http import AIOHttp2ClientConnection
 from crt_http.exceptions import AwsCrtError
 from tests.clients import connect
 from tests.faults.h2peer import CANCEL
@@ -152,3 +153,16 @@ async def _until(predicate: Callable[[], Any], timeout: float = 2.0) -> None:
     while not predicate():
         assert time.monotonic() < deadline, "condition not reached"
         await asyncio.sleep(0.01)
+
+
+async def test_cancelled_connect_leaves_nothing_open(raw_server):
+    """new() cancelled while waiting for the server's SETTINGS (HTTP/2) closes the socket."""
+    async def silent(reader: Any, writer: Any) -> None:
+        await reader.read(1 << 16)
+        await asyncio.sleep(2)
+
+    server = raw_server(silent)
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(AIOHttp2ClientConnection.new("127.0.0.1", server.port), 0.3)
+    await asyncio.sleep(0.1)
+    assert other_tasks() == []
