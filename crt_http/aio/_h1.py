@@ -481,7 +481,10 @@ class H1Driver(ConnectionDriver, asyncio.BufferedProtocol):
         err: BaseException
         if self._eof and self.current is not None:
             # The peer closed before the message was complete: a closed socket, not bad syntax.
-            err = exceptions.error("AWS_IO_SOCKET_CLOSED", f"{exc} ({self.current.where()})")
+            detail = str(exc)
+            if self.current.status is None:  # h11 would say "can't handle ConnectionClosed ..."
+                detail = "the server closed the connection before the whole response head arrived"
+            err = exceptions.error("AWS_IO_SOCKET_CLOSED", f"{detail} ({self.current.where()})")
         else:
             err = exceptions.translate(exc, f"response from {self.where}")
         self._close_with(err)
