@@ -1,6 +1,6 @@
 """HTTP/2 driver: h2 holds the protocol state, this moves bytes, events and window credit.
 
-h2 is used through :class:`_H2State`, a subclass with four documented changes:
+h2 is used through :class:`_H2State`, a subclass with these documented changes:
 
 * after a GOAWAY, h2 would close its whole state machine, so streams at or below the
   GOAWAY's ``last_stream_id`` could not finish; the subclass keeps the connection open for
@@ -13,7 +13,9 @@ h2 is used through :class:`_H2State`, a subclass with four documented changes:
   before buffering more: h2 alone holds up to 64 CONTINUATION frames of MAX_FRAME_SIZE each
   before hpack sees the block. Limits: see :mod:`crt_http.aio._options`;
 * its HPACK decoder (:class:`_Decoder`) makes a decoding error a connection error of type
-  COMPRESSION_ERROR, as RFC 9113 4.3 requires (h2 sends PROTOCOL_ERROR).
+  COMPRESSION_ERROR, as RFC 9113 4.3 requires (h2 sends PROTOCOL_ERROR);
+* RFC 9113 MUSTs h2 misses: RST_STREAM on an idle stream is a PROTOCOL_ERROR (h2 ignores
+  it), a SETTINGS ACK with a payload a FRAME_SIZE_ERROR (h2: PROTOCOL_ERROR).
 
 Fast path (``FAST_DATA``, on unless ``CRT_HTTP_FAST_PATH=0``): the driver splits incoming
 bytes into frames itself. A DATA frame without padding or END_STREAM, on a stream whose
@@ -78,6 +80,13 @@ class _HeaderBlockBuffer(h2.frame_buffer.FrameBuffer):
     """
 
     max_block = 2**32
+
+    def __next__(self) -> Any:
+        data = self._data
+        if len(data) >= 9 and data[3] == 0x4 and data[4] & 0x1 and (data[0] or data[1] or data[2]):
+            # RFC 9113 6.5: FRAME_SIZE_ERROR (hyperframe's InvalidDataError made it PROTOCOL_ERROR)
+            raise h2.exceptions.FrameDataMissingError("SETTINGS frame with ACK and a payload")
+        return super().__next__()
 
     def _update_header_buffer(self, f: Any) -> Any:
         result = super()._update_header_buffer(f)
@@ -157,6 +166,14 @@ class _H2State(h2.connection.H2Connection):
         stream_window.window_consumed(length)
         stream._actual_content_length += length
         return True
+
+    def _receive_rst_stream_frame(self, frame: Any) -> Any:
+        """RFC 9113 6.4: RST_STREAM on an idle stream is a PROTOCOL_ERROR (h2 ignores it)."""
+        sid = frame.stream_id
+        highest = self.highest_outbound_stream_id if sid % 2 else self.highest_inbound_stream_id
+        if sid > highest:
+            raise h2.exceptions.ProtocolError(f"RST_STREAM on idle stream {sid}")
+        return super()._receive_rst_stream_frame(frame)
 
     def forget_stream(self, stream_id: int) -> None:
         """Drop a closed stream from h2's table, as h2's own scan would."""
@@ -340,9 +357,11 @@ class H2Driver(ConnectionDriver, asyncio.Protocol):
         streams = self.streams
         while size - pos >= 9:
             length = (view[pos] << 16) | (view[pos + 1] << 8) | view[pos + 2]
-            if length > max_frame:
-                pos = size  # h2 refuses the frame: hand it everything
-                break
+            if length > max_frame:  # RFC 9113 4.2, refused at its header (h2 buffers it whole)
+                if start < pos and not self._to_h2(view[start:pos]):
+                    return
+                self._frame_too_large(length, max_frame)
+                return
             end = pos + 9 + length
             if end > size:
                 break
@@ -507,11 +526,28 @@ class H2Driver(ConnectionDriver, asyncio.Protocol):
         if h2.settings.SettingCodes.INITIAL_WINDOW_SIZE in changed:
             self._wake_senders(0)
 
+    def _frame_too_large(self, length: int, limit: int) -> None:
+        """A frame over our MAX_FRAME_SIZE: GOAWAY(FRAME_SIZE_ERROR), connection failed."""
+        try:
+            self.conn.close_connection(error_code=h2.errors.ErrorCodes.FRAME_SIZE_ERROR)
+        except h2.exceptions.ProtocolError:
+            pass
+        self._flush()
+        self._fatal(exceptions.error(
+            "AWS_ERROR_HTTP_PROTOCOL_ERROR",
+            f"HTTP/2 frames from {self.where}: a frame of {length} bytes, over MAX_FRAME_SIZE {limit}"))
+
     def _on_reset(self, event: Any) -> None:
         stream = self.streams.get(event.stream_id)
         if stream is None:
             return
         code = event.error_code
+        if not event.remote_reset:  # h2 reset it: the peer broke the stream's rules
+            name = getattr(code, "name", str(code))
+            self._end(stream, exceptions.error(
+                "AWS_ERROR_HTTP_PROTOCOL_ERROR",
+                f"{self.where} broke the rules of stream {event.stream_id}: reset with {name} ({int(code)})"))
+            return
         if code == h2.errors.ErrorCodes.NO_ERROR and stream.core.remote_ended:
             stream.sent_end = True  # the server has its answer and needs no more of our body
             self._finish(stream)
