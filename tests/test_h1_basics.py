@@ -134,10 +134,14 @@ async def test_connection_close_ends_cleanly_after_response(
 @API
 async def test_queued_stream_behind_connection_close_fails_2058(
         api: str, loop_impl: str, h1_server: H1Server) -> None:
-    """A stream queued behind a response that closes the connection is never sent."""
+    """A stream queued behind a response that closes the connection is never sent.
+
+    The first body is paced over ~0.2 s so that the sync API's second ``request()`` (made on
+    the test's thread) surely happens while the first exchange is still in flight."""
     conn = await _open(api, loop_impl, h1_server)
     try:
-        first = conn.start("GET", "/", [("x-server-close", "true")])
+        first = conn.start("GET", "/", [("x-server-close", "true"), ("x-repeat-data", "4000"),
+                                        ("x-slow-response", "true"), ("x-throughput-bps", "20000")])
         second = conn.start("GET", "/second")
         assert (await first.response()).status == 200
         with pytest.raises(AwsCrtError) as info:

@@ -141,11 +141,15 @@ async def test_automatic_mode_bounds_buffered_body(loop_impl: str,
         def buffered() -> int:
             return sum(len(c) for c in stream._chunks)
 
+        deadline = asyncio.get_running_loop().time() + 10
+        while buffered() < DEFAULT_HIGH_WATER_MARK:  # nothing consumed: the server gets ahead
+            assert asyncio.get_running_loop().time() < deadline, f"only {buffered()} bytes arrived"
+            await asyncio.sleep(0.01)
         peak = 0
-        for _ in range(15):  # nothing consumed for 0.3 s: the buffer must level off
+        for _ in range(15):  # still nothing consumed for 0.3 s: the buffer must stay bounded
             await asyncio.sleep(0.02)
             peak = max(peak, buffered())
-        assert DEFAULT_HIGH_WATER_MARK <= peak < BUFFER_BOUND, peak
+        assert peak < BUFFER_BOUND, f"buffered {peak} bytes"
         checker = PatternChecker()
         while True:
             peak = max(peak, buffered())
