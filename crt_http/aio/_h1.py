@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 from collections import deque
 from typing import Any, Deque, List, Optional, Tuple
 
 import h11
-from h11._readers import ContentLengthReader, Http10Reader
+from h11._readers import ChunkedReader, ContentLengthReader, Http10Reader
 
 from crt_http import exceptions
 from crt_http._models import HttpVersion
@@ -47,6 +48,27 @@ _Data = h11.Data
 _Response = h11.Response
 _EndOfMessage = h11.EndOfMessage
 _Informational = h11.InformationalResponse
+_SEVENTEEN_HEX_DIGITS = re.compile(rb"[0-9A-Fa-f]{17}").match
+
+
+class _StrictChunkedReader(ChunkedReader):
+    """h11's chunked reader, refusing a chunk size of more than 16 hex digits (h11 takes 20:
+    more than 64 bits)."""
+
+    def __call__(self, buf: Any) -> Any:
+        if not self._bytes_in_chunk and not self._reading_trailer and not self._bytes_to_discard \
+                and _SEVENTEEN_HEX_DIGITS(buf._data):
+            raise h11.RemoteProtocolError(
+                f"chunk size of more than 16 hex digits: {bytes(buf._data[:24])!r}")
+        return super().__call__(buf)
+
+
+class _H11Connection(h11.Connection):
+    """h11's client connection reading chunked bodies with :class:`_StrictChunkedReader`."""
+
+    def _get_io_object(self, role: Any, event: Any, io_dict: Any) -> Any:
+        reader = super()._get_io_object(role, event, io_dict)
+        return _StrictChunkedReader() if type(reader) is ChunkedReader else reader
 
 
 def decode_headers(raw: Any) -> List[Tuple[str, str]]:
@@ -78,6 +100,16 @@ def check_head(raw: Any, first_line: int, limit: int) -> None:
             f"response head of {size} bytes is over max_response_header_bytes ({limit})")
 
 
+def check_framing(event: Any, conn: h11.Connection) -> None:
+    """Refuse what h11 lets through: a version other than 1.0/1.1, and Content-Length next to
+    Transfer-Encoding (RFC 9112 6.3: "ought to be handled as an error", a smuggling sign)."""
+    if event.http_version not in (b"1.1", b"1.0"):
+        raise h11.RemoteProtocolError(f"unsupported HTTP version {event.http_version!r} in the status line")
+    if type(conn._reader) is _StrictChunkedReader and \
+            any(name == b"content-length" for name, _ in event.headers):  # type: ignore[attr-defined]
+        raise h11.RemoteProtocolError("response has both Transfer-Encoding and Content-Length")
+
+
 class H1Driver(ConnectionDriver, asyncio.BufferedProtocol):
     """One HTTP/1.x connection."""
 
@@ -86,7 +118,7 @@ class H1Driver(ConnectionDriver, asyncio.BufferedProtocol):
     def __init__(self, opts: ConnectionOptions, loop: asyncio.AbstractEventLoop,
                  forward_proxy: bool = False, tls: bool = False) -> None:
         super().__init__(opts, loop)
-        self.h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=opts.max_response_header_bytes)
+        self.h11 = _H11Connection(h11.CLIENT, max_incomplete_event_size=opts.max_response_header_bytes)
         self._head_limit = opts.max_response_header_bytes
         self.queue: Deque[StreamCore] = deque()
         self.current: Optional[StreamCore] = None
@@ -285,6 +317,7 @@ class H1Driver(ConnectionDriver, asyncio.BufferedProtocol):
                 return True
             elif cls is _Response:
                 check_head(event.headers.raw_items(), 15 + len(event.reason), self._head_limit)  # type: ignore[union-attr]
+                check_framing(event, conn)
                 version = HttpVersion.Http1_0 if event.http_version == b"1.0" else HttpVersion.Http1_1  # type: ignore[union-attr]
                 core.deliver_head(event.status_code, decode_headers(event.headers.raw_items()), version)  # type: ignore[union-attr]
                 if core.state == DONE:
