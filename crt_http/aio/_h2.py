@@ -83,9 +83,20 @@ class _HeaderBlockBuffer(h2.frame_buffer.FrameBuffer):
 
     def __next__(self) -> Any:
         data = self._data
-        if len(data) >= 9 and data[3] == 0x4 and data[4] & 0x1 and (data[0] or data[1] or data[2]):
-            # RFC 9113 6.5: FRAME_SIZE_ERROR (hyperframe's InvalidDataError made it PROTOCOL_ERROR)
-            raise h2.exceptions.FrameDataMissingError("SETTINGS frame with ACK and a payload")
+        if len(data) >= 9:
+            ftype = data[3]
+            if ftype == 0x4 and data[4] & 0x1 and (data[0] or data[1] or data[2]):
+                # RFC 9113 6.5: FRAME_SIZE_ERROR (hyperframe's InvalidDataError: PROTOCOL_ERROR)
+                raise h2.exceptions.FrameDataMissingError("SETTINGS frame with ACK and a payload")
+            if ftype == 0xA and not self._headers_buffer:
+                # ALTSVC (RFC 7838), which this client does not use: discarded unparsed, as
+                # RFC 9113 5.5 wants for unsupported frame types (hyperframe refuses a
+                # malformed one, which would fail the connection).
+                end = 9 + ((data[0] << 16) | (data[1] << 8) | data[2])
+                if len(data) < end:
+                    raise StopIteration
+                del data[:end]
+                return self.__next__()
         return super().__next__()
 
     def _update_header_buffer(self, f: Any) -> Any:
