@@ -164,6 +164,9 @@ CASES: Dict[str, Case] = {
     # 5.5 extending HTTP/2
     "5.5/unknown-frame-inside-header-block": Case(continuation_case(
         interleave(lambda sid: raw_frame(0xEE, 0, sid, b"x"))), error=PROTOCOL, goaway=PROTOCOL_ERROR),
+    "5.5/altsvc-ignored": Case(frames(raw_frame(0xA, 0, 0, b"\x00\x09localhost" + b'h2=":443"'),
+                                      respond=True), body=b"ok"),
+    "5.5/malformed-altsvc-ignored": Case(frames(raw_frame(0xA, 0, 0, b""), respond=True), body=b"ok"),
     # 6.1 DATA
     "6.1/data-on-stream-0": Case(frames(raw_frame(DATA, 0, 0, b"x")), error=PROTOCOL,
                                  goaway=PROTOCOL_ERROR),
