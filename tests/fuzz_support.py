@@ -11,6 +11,9 @@
   exception that is not an AwsCrtError named ``AWS_...``.
 - ``Script``: the server's current script, swapped between examples (the servers read it
   per connection).
+- ``write_in_pieces(writer, data, cuts)``: write ``data`` cut at ``cuts``, with a pause
+  between pieces so they reach the client in separate reads (parser and fast-path
+  boundaries).
 """
 
 from __future__ import annotations
@@ -63,6 +66,16 @@ async def outcome(coro: Awaitable[Any], bound: float = EXAMPLE_BOUND) -> Any:
     except AwsCrtError as exc:
         assert exc.name.startswith("AWS_"), repr(exc)
         return exc
+
+
+async def write_in_pieces(writer: asyncio.StreamWriter, data: bytes, cuts: Any = ()) -> None:
+    start = 0
+    for cut in sorted(set(c for c in cuts if 0 < c < len(data))):
+        writer.write(data[start:cut])
+        await writer.drain()
+        await asyncio.sleep(0.002)
+        start = cut
+    writer.write(data[start:])
 
 
 def named(result: Any) -> Optional[str]:

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from crt_http.exceptions import AwsCrtError
 from tests.clients import Response, connect
-from tests.fuzz_support import Runner, Script, fuzz_settings, outcome
+from tests.fuzz_support import Runner, Script, fuzz_settings, outcome, write_in_pieces
 
 pytestmark = pytest.mark.fuzz
 API = pytest.mark.parametrize("api", ["aio", "sync"])
@@ -49,7 +49,7 @@ def valid_responses(draw: Any) -> Tuple[bytes, int, List[Tuple[str, str]], bytes
     elif framing == "chunked":
         head.append(b"Transfer-Encoding: chunked")
         cuts = sorted(draw(st.lists(st.integers(0, len(body)), max_size=6)))
-        pieces = [body[a:b] for a, b in zip([0] + cuts, cuts + [len(body)]) if b > a]
+        pieces = [body[a:b] for a, b in zip([0] + cuts, cuts + [len(body)], strict=True) if b > a]
         out = []
         for piece in pieces:
             ext = draw(st.sampled_from([b"", b";a=b", b';q="x;y"', b";flag"]))
@@ -96,7 +96,8 @@ def h1_fuzz_server(raw_server: Any) -> Iterator[Tuple[Any, Script]]:
             await reader.readuntil(b"\r\n\r\n")
         except (asyncio.IncompleteReadError, ConnectionError):
             return
-        writer.write(script.value)
+        wire, cuts = script.value
+        await write_in_pieces(writer, wire, cuts)
 
     yield raw_server(handler), script
 
@@ -115,10 +116,10 @@ def test_valid_responses_delivered_exactly(api, h1_fuzz_server):
     runner = Runner()
 
     @fuzz_settings()
-    @given(valid_responses())
-    def check(case: Any) -> None:
+    @given(valid_responses(), st.lists(st.integers(1, 4000), max_size=4))
+    def check(case: Any, cuts: List[int]) -> None:
         wire, status, headers, body, trailers = case
-        script.value = wire
+        script.value = (wire, cuts)
         result = runner.run(exchange(api, server.port))
         assert isinstance(result, Response), result
         assert (result.status, result.body) == (status, body)
@@ -141,9 +142,9 @@ def test_broken_responses_end_named(api, source, h1_fuzz_server):
         st.binary(max_size=400), st.binary(max_size=200).map(lambda b: b"HTTP/1.1 200 OK\r\n" + b))
 
     @fuzz_settings()
-    @given(strategy)
-    def check(wire: bytes) -> None:
-        script.value = wire
+    @given(strategy, st.lists(st.integers(1, 400), max_size=3))
+    def check(wire: bytes, cuts: List[int]) -> None:
+        script.value = (wire, cuts)
         result = runner.run(exchange(api, server.port))
         assert isinstance(result, (Response, AwsCrtError))
 

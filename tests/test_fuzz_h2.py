@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from crt_http.exceptions import AwsCrtError
 from tests.clients import Response, connect
 from tests.faults.h2peer import H2Peer, raw_frame
-from tests.fuzz_support import Runner, Script, fuzz_settings, outcome
+from tests.fuzz_support import Runner, Script, fuzz_settings, outcome, write_in_pieces
 
 pytestmark = pytest.mark.fuzz
 API = pytest.mark.parametrize("api", ["aio", "sync"])
@@ -42,7 +42,7 @@ Frames = List[bytes]
 def header_block_frames(draw: Any, sid: int, block: bytes, end_stream: bool) -> Frames:
     """HEADERS (+ CONTINUATION) carrying ``block``, cut where hypothesis says."""
     cuts = sorted(set(draw(st.lists(st.integers(1, max(1, len(block) - 1)), max_size=3))))
-    pieces = [block[a:b] for a, b in zip([0] + cuts, cuts + [len(block)])]
+    pieces = [block[a:b] for a, b in zip([0] + cuts, cuts + [len(block)], strict=True)]
     flags = END_STREAM if end_stream else 0
     if len(pieces) == 1:
         return [raw_frame(HEADERS, flags | END_HEADERS, sid, block)]
@@ -81,7 +81,7 @@ def valid_sequences(draw: Any) -> Tuple[Frames, int, List[Tuple[str, str]], byte
     frames += header_block_frames(draw, 1, block, end_stream=not body and not trailers)
     frames += noise(draw)
     cuts = sorted(draw(st.lists(st.integers(0, len(body)), max_size=5)))
-    pieces = [body[a:b] for a, b in zip([0] + cuts, cuts + [len(body)]) if b > a]
+    pieces = [body[a:b] for a, b in zip([0] + cuts, cuts + [len(body)], strict=True) if b > a]
     for i, piece in enumerate(pieces):
         last = i == len(pieces) - 1 and not trailers
         pad = draw(st.integers(0, 20))
@@ -137,7 +137,8 @@ def h2_fuzz_server(raw_server: Any) -> Iterator[Tuple[Any, Script]]:
             await peer.request()
         except (AssertionError, asyncio.IncompleteReadError, ConnectionError):
             return
-        writer.write(b"".join(script.value))
+        frames, cuts = script.value
+        await write_in_pieces(writer, b"".join(frames), cuts)
         with contextlib.suppress(Exception):  # let the client close first when it is done
             await asyncio.wait_for(peer.finish(), 0.15)
 
@@ -158,10 +159,10 @@ def test_valid_frame_sequences_delivered_exactly(api, h2_fuzz_server):
     runner = Runner()
 
     @fuzz_settings()
-    @given(valid_sequences())
-    def check(case: Any) -> None:
+    @given(valid_sequences(), st.lists(st.integers(1, 4000), max_size=4))
+    def check(case: Any, cuts: List[int]) -> None:
         frames, status, headers, body, trailers = case
-        script.value = frames
+        script.value = (frames, cuts)
         result = runner.run(exchange(api, server.port))
         assert isinstance(result, Response), result
         assert (result.status, result.body) == (status, body)
@@ -180,9 +181,9 @@ def test_random_frame_sequences_end_named(api, h2_fuzz_server):
     runner = Runner()
 
     @fuzz_settings()
-    @given(random_sequences())
-    def check(frames: Frames) -> None:
-        script.value = frames
+    @given(random_sequences(), st.lists(st.integers(1, 300), max_size=3))
+    def check(frames: Frames, cuts: List[int]) -> None:
+        script.value = (frames, cuts)
         result = runner.run(exchange(api, server.port))
         assert isinstance(result, (Response, AwsCrtError))
 
