@@ -191,3 +191,51 @@ async def _until(predicate: Any, timeout: float = 2.0) -> None:
     while not predicate():
         assert time.monotonic() < deadline, "condition not reached"
         await asyncio.sleep(0.01)
+
+
+# ---- GOAWAY at every stage (scripted peer) -----------------------------------------------
+
+GOAWAY_STAGES = ["before-headers", "after-headers", "mid-body"]
+
+
+@API
+@pytest.mark.parametrize("stage", GOAWAY_STAGES)
+@pytest.mark.parametrize("last,code", [(0, 0), (0, INTERNAL_ERROR), (1, 0), (1, INTERNAL_ERROR)],
+                         ids=["lower-no-error", "lower-error", "covers-no-error", "covers-error"])
+async def test_goaway_at_every_stage(api, stage, last, code, raw_server, loop_impl):
+    """GOAWAY with last_stream_id below stream 1 fails it with GOAWAY_RECEIVED, whatever
+    already arrived; covering stream 1, the stream completes when the server finishes it.
+    Then the connection closes: cleanly for NO_ERROR, with the GOAWAY error otherwise."""
+    from hyperframe.frame import GoAwayFrame
+
+    from tests.faults.h2peer import H2Peer, script_server
+
+    body = pattern(N)
+
+    async def script(peer: H2Peer) -> None:
+        await peer.handshake()
+        sid = await peer.request()
+        goaway = GoAwayFrame(0, last_stream_id=last, error_code=code)
+        if stage == "before-headers":
+            peer.send(goaway)
+        peer.send(peer.head(sid, 200, [("content-length", str(N))]))
+        if stage == "after-headers":
+            peer.send(goaway)
+        peer.send(peer.data(sid, body[:N // 2]))
+        if stage == "mid-body":
+            peer.send(goaway)
+        peer.send(peer.data(sid, body[N // 2:], end_stream=True))
+
+    server = script_server(raw_server, script)
+    conn = await connect(api, "h2", "127.0.0.1", server.port, loop_impl=loop_impl)
+    try:
+        ex = conn.start("GET", "/")
+        waiters = aio_waiters(ex)
+        if last == 0:
+            await expect_error(ex.response(), GOAWAY)
+        else:
+            await ex.response(5)
+            assert delivered_body(ex, waiters) == body
+        await assert_settled(conn, [ex], waiters, shutdown=GOAWAY if code else None)
+    finally:
+        await conn.close()
