@@ -11,11 +11,16 @@ Limits on what a server controls (each failing the stream with 2074
   before the server acknowledged it; a header block (HEADERS + CONTINUATION) whose encoded
   size passes it fails before it is decoded.
 - ``MAX_RESPONSE_HEADER_COUNT`` (500, not configurable: awscrt has no such option): header
-  fields in one response head or trailer block.
-- HTTP/2 CONTINUATION frames per header block: 64 (h2's ``CONTINUATION_BACKLOG``).
+  fields in one response head or trailer block (HTTP/2: that stream is reset).
+- HTTP/1.1 chunked framing: a chunk size has at most 16 hex digits (64 bits); a chunk-size
+  line with its extensions is bounded by ``max_response_header_bytes`` plus one 64 KiB read.
+- HTTP/2 frames: at most the MAX_FRAME_SIZE we advertise (1 MiB in automatic window mode,
+  16 KiB otherwise unless ``initial_settings`` says more), refused at the frame header;
+  CONTINUATION frames per header block: 64 (h2's ``CONTINUATION_BACKLOG``).
 - Undelivered body: ``DEFAULT_HIGH_WATER_MARK`` (8 MiB) per aio stream in automatic window
   mode; the window itself in manual mode (HTTP/1.1 stops reading, HTTP/2 withholds
-  WINDOW_UPDATE, and a peer that sends past the window breaks the protocol).
+  WINDOW_UPDATE, and a peer that sends past the window breaks the protocol: 2074). The
+  sync API hands every chunk to ``on_body`` as it arrives and buffers nothing.
 """
 
 from __future__ import annotations
