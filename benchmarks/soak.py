@@ -124,7 +124,11 @@ def sync_phase(proto: str, port: int, ca_file: str, count: int, churn: int, conc
                     conn.close().result(10)
                     conn = conns[i] = cls.new("127.0.0.1", port, tls_connection_options=tls).result(10)
                 sizes: List[int] = [0]
-                stream = conn.request(request(), on_body=lambda chunk, s=sizes, **kw: s.__setitem__(0, s[0] + len(chunk)))
+
+                def count(chunk: bytes, s: List[int] = sizes, **kw: Any) -> None:
+                    s[0] += len(chunk)
+
+                stream = conn.request(request(), on_body=count)
                 stream.activate()
                 futures.append((stream.completion_future, sizes))
             for future, sizes in futures:

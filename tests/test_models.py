@@ -189,7 +189,7 @@ def test_headers_remove_value() -> None:
 def test_headers_clear_and_mutation_during_iteration_is_safe() -> None:
     h = HttpHeaders([("a", "1"), ("b", "2")])
     seen = []
-    for name, value in h:
+    for name, _value in h:
         seen.append(name)
         h.set("c", "3")  # rebinds the list: the running iteration is unaffected
     assert seen == ["a", "b"]
