@@ -31,8 +31,13 @@ sysdeps:
 demo: venv
 	$(PY) examples/demo.py
 
+# The HTTP/2 DATA fast path is on by default; its body, flow-control and conformance tests
+# run a second time with it off (the HTTP/1.1 fast path is parametrized inside the tests).
+H2_FASTPATH_TESTS := tests/test_h2_bodies.py tests/test_h2_flow_control.py tests/faults/test_conformance_h2.py
+
 test: venv sysdeps
 	$(PY) -m pytest -q tests
+	CRT_HTTP_FAST_PATH=0 $(PY) -m pytest -q $(H2_FASTPATH_TESTS)
 
 lint: venv
 	$(VENV)/bin/ruff check crt_http tests benchmarks examples
