@@ -20,6 +20,12 @@ from crt_http.aio._timer import Deadlines
 
 BODY_READ_SIZE = 256 * 1024
 
+# Drivers that paused reading. asyncio references a transport only while it is registered
+# for reading; a paused one (and its driver, streams and requests with it) would otherwise
+# be garbage once the caller dropped every reference, though its exchange still runs.
+# set.add and set.discard are atomic, so loop threads may share it.
+_PAUSED_DRIVERS: "set[ConnectionDriver]" = set()
+
 
 class ConnectionDriver:
     """Base of the HTTP/1.1, HTTP/2 and HTTP/3 drivers (mixed into their asyncio protocol)."""
@@ -97,6 +103,19 @@ class ConnectionDriver:
         if self.transport is not None:
             close_or_abort(self.transport)
 
+    def pause_transport(self, stop_reading: bool = True) -> None:
+        """Hold the driver referenced until :meth:`resume_transport` or shutdown, and stop
+        reading from the socket (unless ``stop_reading`` is False: input already ended)."""
+        _PAUSED_DRIVERS.add(self)
+        if stop_reading and self.transport is not None:
+            self.transport.pause_reading()
+
+    def resume_transport(self) -> None:
+        """Read from the socket again."""
+        _PAUSED_DRIVERS.discard(self)
+        if self.transport is not None:
+            self.transport.resume_reading()
+
     async def wait_closed(self) -> None:
         """Wait until ``shutdown_future`` is done (on the driver's loop)."""
         if self.shutdown_future.done():
@@ -108,6 +127,7 @@ class ConnectionDriver:
     def set_shutdown(self, error: Optional[BaseException]) -> None:
         """Complete ``shutdown_future`` once: ``None`` for a clean close, else ``error``."""
         self.closing = True
+        _PAUSED_DRIVERS.discard(self)
         if self.shutdown_future.done():
             return
         self.deadlines.cancel_all()

@@ -365,8 +365,7 @@ class H1Driver(ConnectionDriver, asyncio.BufferedProtocol):
         """Stop taking input for the current stream until its window opens again."""
         if not self._reading_paused:
             self._reading_paused = True
-            if not self._eof and not self._lost and self.transport is not None:
-                self.transport.pause_reading()
+            self.pause_transport(stop_reading=not self._eof and not self._lost)
 
     def window_update(self, core: StreamCore, increment: int) -> None:
         if not self._reading_paused or core is not self.current or self._processing:
@@ -386,8 +385,8 @@ class H1Driver(ConnectionDriver, asyncio.BufferedProtocol):
             self._finalize()
         elif self._eof:
             self._receive_eof()
-        elif self.transport is not None:
-            self.transport.resume_reading()
+        else:
+            self.resume_transport()
 
     # ---- exchange lifecycle -------------------------------------------------------------
 
@@ -481,8 +480,8 @@ class H1Driver(ConnectionDriver, asyncio.BufferedProtocol):
             conn.start_next_cycle()
             if self._reading_paused:  # the window closed exactly at the end of the body
                 self._reading_paused = False
-                if not self._eof and self.transport is not None:
-                    self.transport.resume_reading()
+                if not self._eof:
+                    self.resume_transport()
         elif self._body_task is not None:
             self._body_task.cancel()  # the server answered early (e.g. 413): stop uploading
         core.finish()
