@@ -293,9 +293,10 @@ CASES: Dict[str, Case] = {
 }
 
 
-@API
 @pytest.mark.parametrize("name", list(CASES))
-async def test_h2_conformance(api, name, raw_server):
+async def test_h2_conformance(name, raw_server):
+    """Each case on the aio API, then on the sync API (one scripted server, a connection
+    each; the client's frames are checked per connection)."""
     case = CASES[name]
 
     async def script(peer: H2Peer) -> None:
@@ -304,35 +305,42 @@ async def test_h2_conformance(api, name, raw_server):
         await case.script(peer, sid)
 
     server = script_server(raw_server, script)
+    for index, api in enumerate(("aio", "sync")):
+        await check_case(api, case, server, index)
+
+
+async def check_case(api: str, case: Case, server: Any, index: int) -> None:
     conn = await connect(api, "h2", "127.0.0.1", server.port, **case.kwargs)
     try:
         ex = conn.start("GET", "/")
         if case.error is None:
             response = await ex.response(5)
-            assert response.body == case.body
+            assert response.body == case.body, api
         else:
             with pytest.raises(AwsCrtError) as info:
                 await ex.response(5)
-            assert info.value.name == case.error, info.value
+            assert info.value.name == case.error, (api, info.value)
         if case.usable:
             assert (await conn.request("GET", "/", timeout=5)).body == b"second"
-        sent = await client_said(server, case)
+        sent = await client_said(server, case, index)
         if case.goaway is not None:
-            assert goaway_codes(sent)[:1] == [case.goaway], sent
+            assert goaway_codes(sent)[:1] == [case.goaway], (api, sent)
             await conn.shutdown(5)
         else:
-            assert not [c for c in goaway_codes(sent) if c != NO_ERROR], sent
+            assert not [c for c in goaway_codes(sent) if c != NO_ERROR], (api, sent)
         if case.rst is not None:
-            assert (1, case.rst) in rst_codes(sent), sent
+            assert (1, case.rst) in rst_codes(sent), (api, sent)
     finally:
         await conn.close()
 
 
-async def client_said(server: Any, case: Case, timeout: float = 2.0) -> List[Any]:
-    """The client's frames once the expected GOAWAY / RST_STREAM is in (bounded)."""
+async def client_said(server: Any, case: Case, index: int, timeout: float = 2.0) -> List[Any]:
+    """The frames of client connection ``index`` once the expected GOAWAY / RST_STREAM is
+    in (bounded)."""
     deadline = time.monotonic() + timeout
     while True:
-        sent = client_frames(server.received)
+        records = server.received_per_connection
+        sent = client_frames(records[index]) if len(records) > index else []
         done = ((case.goaway is None or goaway_codes(sent))
                 and (case.rst is None or rst_codes(sent)))
         if done or time.monotonic() > deadline:

@@ -24,7 +24,7 @@ from tests.faults.support import (
 from tests.h1_support import tls_options
 from tests.servers.common import pattern
 
-pytestmark = pytest.mark.both_loops
+# Transport-level cases run under both loops; the rest (protocol logic, timers) under asyncio.
 API = pytest.mark.parametrize("api", ["aio", "sync"])
 
 N = 1000
@@ -44,10 +44,11 @@ async def usable(conn: Any) -> None:
     assert response.status == 200 and response.body == pattern(300)
 
 
+@pytest.mark.both_loops
 @API
-@pytest.mark.parametrize("stage,delivered", [("before-headers", 0), ("after-headers", 0),
-                                             ("mid-body", N // 2)])
-@pytest.mark.parametrize("code", [INTERNAL_ERROR, CANCEL])
+@pytest.mark.parametrize("stage,delivered,code", [("before-headers", 0, INTERNAL_ERROR),
+                                                  ("after-headers", 0, CANCEL),
+                                                  ("mid-body", N // 2, INTERNAL_ERROR)])
 async def test_rst_stream_fails_only_that_stream(api, stage, delivered, code, h2c_server, loop_impl):
     conn = await connect(api, "h2", "127.0.0.1", h2c_server.port, loop_impl=loop_impl)
     try:
@@ -90,6 +91,7 @@ async def test_goaway_fails_streams_above_last_stream_id(api, code, shutdown, h2
         await conn.close()
 
 
+@pytest.mark.both_loops
 @API
 async def test_server_drops_connection_mid_body(api, h2c_server, loop_impl):
     conn = await connect(api, "h2", "127.0.0.1", h2c_server.port, loop_impl=loop_impl)

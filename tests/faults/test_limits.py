@@ -187,7 +187,7 @@ async def test_h2_encoded_header_block_bounded_before_decoding(api, raw_server, 
         await conn.close()
 
 
-BIG = 40 * 1024 * 1024
+BIG = 24 * 1024 * 1024
 
 
 @pytest.mark.parametrize("proto", ["h1", "h2"])
@@ -199,7 +199,7 @@ async def test_aio_unread_body_held_to_high_water_mark(proto, h1_server, h2c_ser
     try:
         ex = conn.start("GET", "/", [("x-repeat-data", str(BIG))])
         stream = ex.stream
-        await asyncio.sleep(0.8)
+        await asyncio.sleep(0.5)
         held = sum(len(c) for c in stream._chunks)
         assert DEFAULT_HIGH_WATER_MARK // 2 < held <= DEFAULT_HIGH_WATER_MARK + 256 * 1024
         response = await ex.response(20)
