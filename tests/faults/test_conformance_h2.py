@@ -55,6 +55,7 @@ class Case:
     goaway: Optional[int] = None  # the client's GOAWAY carries this code
     rst: Optional[int] = None  # the client's RST_STREAM for stream 1 carries this code
     usable: bool = False  # the connection serves a second request afterwards
+    header: Optional[Tuple[str, str]] = None  # a response header delivered as given
     kwargs: Dict[str, Any] = field(default_factory=dict)
 
 
@@ -285,6 +286,11 @@ CASES: Dict[str, Case] = {
                                    error=PROTOCOL, goaway=PROTOCOL_ERROR),
     "8.1/nul-in-header-value": Case(frames(block([("x-a", "v\x00w")])),
                                     error=PROTOCOL, goaway=PROTOCOL_ERROR),
+    "8.1/lf-in-header-value": Case(frames(block([("x-a", "v\nw")])),
+                                   error=PROTOCOL, goaway=PROTOCOL_ERROR),
+    "8.1/invalid-utf8-value-latin1": Case(frames(
+        lambda p, s: raw_frame(HEADERS, END_HEADERS | END_STREAM, s, p.encoder.encode(
+            [(b":status", b"200"), (b"x-a", b"\xff\xfe")]))), body=b"", header=("x-a", "\u00ff\u00fe")),
     # 8.4 server push
     "8.4/push-promise-when-disabled": Case(frames(lambda p, s: raw_frame(
         PUSH_PROMISE, END_HEADERS, s, u32(2) + p.encoder.encode(
@@ -316,6 +322,8 @@ async def check_case(api: str, case: Case, server: Any, index: int) -> None:
         if case.error is None:
             response = await ex.response(5)
             assert response.body == case.body, api
+            if case.header is not None:
+                assert case.header in response.headers, response.headers
         else:
             with pytest.raises(AwsCrtError) as info:
                 await ex.response(5)
