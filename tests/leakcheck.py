@@ -64,5 +64,13 @@ def no_leaks(request: pytest.FixtureRequest) -> Iterator[None]:
     assert not live, f"left alive after the test: {live}"
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Everything alive once the tests are imported (modules, fixtures' module state) is
+    moved out of the collector's sight, so the full collection after each test scans only
+    what tests made since (about 20 ms per test less)."""
+    gc.collect()
+    gc.freeze()
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "allow_leaks: skip the leak check (only for tests of GC itself)")
