@@ -2,7 +2,7 @@
 
 ``response_first_byte_timeout_ms`` starts only once the whole request is sent (as in
 awscrt), so it cannot bound a stalled upload; what does is the throughput minimum (2073),
-or the user's ``close()`` (2058) / cancellation (2095, see test_cancel.py). Timer
+or the user's ``close()`` (2058) / cancellation (2095, see test_fault_cancel.py). Timer
 behaviour, not loop behaviour: asyncio only, to keep the suite fast.
 """
 
