@@ -2,8 +2,12 @@
 connections and with connection churn, over HTTP/1.1 and HTTP/2, on both APIs.
 
 Reports open file descriptors, RSS, live asyncio tasks, and live crt_http drivers and stream
-cores at the start and end of each phase (after a warm-up, so caches and pools are counted
-in the baseline), and fails (exit 1) if any of them grew beyond a small tolerance.
+cores at the start, middle and end of each phase (after a warm-up, so caches and pools are
+counted in the baseline), and fails (exit 1) if any of them grew: descriptors, tasks,
+drivers and streams over the whole phase, RSS over its second half beyond a small tolerance
+(the first half lets the allocator's arenas and bounded caches reach their plateau: with
+many TLS connections open at once that takes a few hundred connections; growth after it is
+a leak).
 
     python -m benchmarks.soak [--requests 100000] [--churn-every 100] [--concurrency 16]
 """
@@ -125,10 +129,10 @@ def sync_phase(proto: str, port: int, ca_file: str, count: int, churn: int, conc
                     conn = conns[i] = cls.new("127.0.0.1", port, tls_connection_options=tls).result(10)
                 sizes: List[int] = [0]
 
-                def count(chunk: bytes, s: List[int] = sizes, **kw: Any) -> None:
+                def add_size(chunk: bytes, s: List[int] = sizes, **kw: Any) -> None:
                     s[0] += len(chunk)
 
-                stream = conn.request(request(), on_body=count)
+                stream = conn.request(request(), on_body=add_size)
                 stream.activate()
                 futures.append((stream.completion_future, sizes))
             for future, sizes in futures:
@@ -141,16 +145,19 @@ def sync_phase(proto: str, port: int, ca_file: str, count: int, churn: int, conc
     return done
 
 
-def run_phase(name: str, fn: Callable[[], int]) -> dict:
-    """Run ``fn`` (after the caller's warm-up) between two samples; report what grew."""
+def run_phase(name: str, fn: Callable[[int], int], count: int) -> dict:
+    """Run ``fn`` for ``count`` requests in two halves (after the caller's warm-up), sampling
+    before, between and after; report what grew (RSS: over the second half)."""
     before = sample()
     started = time.monotonic()
-    done = fn()
+    done = fn(count // 2)
+    mid = sample()
+    done += fn(count - count // 2)
     took = time.monotonic() - started
     after = sample()
     grew = {
         "fds": after.fds - before.fds,
-        "rss": after.rss - before.rss,
+        "rss": after.rss - mid.rss,
         "tasks": after.tasks - before.tasks,
         "drivers": after.drivers - before.drivers,
         "streams": after.streams - before.streams,
@@ -158,9 +165,10 @@ def run_phase(name: str, fn: Callable[[], int]) -> dict:
     ok = (grew["fds"] <= 0 and grew["rss"] <= RSS_TOLERANCE and grew["tasks"] <= 0
           and after.drivers == 0 and after.streams == 0)
     row = {"phase": name, "requests": done, "seconds": round(took, 1), "req_per_s": round(done / took),
-           "before": asdict(before), "after": asdict(after), "grew": grew, "ok": ok}
+           "before": asdict(before), "mid": asdict(mid), "after": asdict(after), "grew": grew, "ok": ok}
     print(f"{name:<28} {done:>7} req {took:>6.1f} s  fds {before.fds}->{after.fds}  "
-          f"rss {before.rss / 2**20:.1f}->{after.rss / 2**20:.1f} MiB  tasks {before.tasks}->{after.tasks}  "
+          f"rss {before.rss / 2**20:.1f}->{mid.rss / 2**20:.1f}->{after.rss / 2**20:.1f} MiB  "
+          f"tasks {before.tasks}->{after.tasks}  "
           f"drivers {after.drivers} streams {after.streams}  {'ok' if ok else 'GREW'}", flush=True)
     return row
 
@@ -187,19 +195,19 @@ def main(argv: List[str] | None = None) -> int:
                     break
                 label = f"{proto} {'churn/' + str(churn) if churn else 'long-lived'}"
 
-                def aio(p: str = proto, c: int = churn, n: int = args.requests) -> int:
+                def aio(n: int, p: str = proto, c: int = churn) -> int:
                     return asyncio.run(aio_phase(p, ports[p], ep.ca_file, n, c, args.concurrency))
 
-                def sync(p: str = proto, c: int = churn, n: int = args.requests) -> int:
+                def sync(n: int, p: str = proto, c: int = churn) -> int:
                     return sync_phase(p, ports[p], ep.ca_file, n, c, args.concurrency)
 
                 # Warm-up with the same code (a tenth of the count), so that lazily made objects,
                 # TLS session state and the allocator's arenas are in the baseline.
                 warm = max(args.requests // 10, 2000)
                 asyncio.run(aio_phase(proto, ports[proto], ep.ca_file, warm, churn, args.concurrency))
-                rows.append(run_phase(f"aio {label}", aio))
+                rows.append(run_phase(f"aio {label}", aio, args.requests))
                 sync_phase(proto, ports[proto], ep.ca_file, warm, churn, args.concurrency)
-                rows.append(run_phase(f"sync {label}", sync))
+                rows.append(run_phase(f"sync {label}", sync, args.requests))
     os.makedirs(os.path.dirname(args.json), exist_ok=True)
     with open(args.json, "w") as f:
         json.dump(rows, f, indent=1)
