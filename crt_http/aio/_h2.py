@@ -351,6 +351,8 @@ class H2Driver(ConnectionDriver, asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.io_bytes += len(data)
+        if self.local_close:  # see _to_h2
+            return
         if len(self._preface_head) < 4 and not self._check_preface(data):
             return
         if not FAST_DATA:
@@ -378,12 +380,17 @@ class H2Driver(ConnectionDriver, asyncio.Protocol):
                 break
             if view[pos + 3] == 0 and not view[pos + 4] & 0x09:  # DATA without END_STREAM, PADDED
                 stream_id = int.from_bytes(view[pos + 5:pos + 9], "big") & 0x7FFFFFFF
-                stream = streams.get(stream_id)
-                if stream is not None and self.conn.consume_data(stream_id, length):
-                    if start < pos and not self._to_h2(view[start:pos]):
-                        return
-                    self._receive_payload(stream_id, stream, bytes(view[pos + 9:end]), length)
-                    start = end
+                if stream_id in streams:
+                    # h2 first takes the frames before this one: they may end the stream
+                    # (RST_STREAM, GOAWAY) or change its windows (SETTINGS ACK).
+                    if start < pos:
+                        if not self._to_h2(view[start:pos]):
+                            return
+                        start = pos
+                    stream = streams.get(stream_id)
+                    if stream is not None and self.conn.consume_data(stream_id, length):
+                        self._receive_payload(stream_id, stream, bytes(view[pos + 9:end]), length)
+                        start = end
             pos = end
         if start < pos and not self._to_h2(view[start:pos]):
             return
@@ -398,7 +405,10 @@ class H2Driver(ConnectionDriver, asyncio.Protocol):
         self._flush()
 
     def _to_h2(self, data: Any) -> bool:
-        """Feed whole frames to h2 and dispatch its events; False once the connection failed."""
+        """Feed whole frames to h2 and dispatch its events; False once the connection failed
+        (or we closed it: after our GOAWAY, with every stream done, the rest is moot)."""
+        if self.local_close:
+            return False
         try:
             events = self.conn.receive_data(data)
         except h2.exceptions.ProtocolError as exc:
