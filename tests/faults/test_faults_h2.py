@@ -241,3 +241,36 @@ async def test_goaway_at_every_stage(api, stage, last, code, raw_server, loop_im
         await assert_settled(conn, [ex], waiters, shutdown=GOAWAY if code else None)
     finally:
         await conn.close()
+
+
+@API
+@pytest.mark.parametrize("ender", ["rst-stream", "goaway-lower"])
+async def test_frames_ending_a_stream_then_its_data_in_one_read(api, ender, raw_server, loop_impl):
+    """RST_STREAM or GOAWAY(last 0) followed, in the same read, by DATA for the stream it
+    ended: the stream fails with the frame's error, the DATA is not delivered, nothing
+    raises inside the driver (the DATA fast path once took the stream before h2 ended it)."""
+    from hyperframe.frame import GoAwayFrame, RstStreamFrame
+
+    from tests.faults.h2peer import H2Peer, script_server
+
+    async def script(peer: H2Peer) -> None:
+        await peer.handshake()
+        sid = await peer.request()
+        peer.send(peer.head(sid, 200, [("content-length", "8")]), peer.data(sid, b"first"))
+        await peer.writer.drain()
+        await asyncio.sleep(0.05)  # the stream is open and has a body when the rest comes
+        end = (RstStreamFrame(sid, error_code=CANCEL) if ender == "rst-stream"
+               else GoAwayFrame(0, last_stream_id=0))
+        peer.send(end.serialize() + peer.data(sid, b"bad").serialize()
+                  + peer.data(sid, b"", end_stream=True).serialize())
+
+    server = script_server(raw_server, script)
+    conn = await connect(api, "h2", "127.0.0.1", server.port, loop_impl=loop_impl)
+    try:
+        ex = conn.start("GET", "/")
+        waiters = aio_waiters(ex)
+        await expect_error(ex.response(), RST if ender == "rst-stream" else GOAWAY)
+        assert delivered_body(ex, waiters) == b"first"
+        await assert_settled(conn, [ex], waiters, shutdown=OPEN if ender == "rst-stream" else None)
+    finally:
+        await conn.close()
