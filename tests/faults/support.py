@@ -9,12 +9,17 @@
 - ``assert_settled(conn, exchanges, waiters, shutdown=...)``: within ``BOUND``: every
   stream's ``completion_future`` and every waiter is done; ``shutdown`` is ``OPEN`` (the
   connection must still be open), ``None`` (closed cleanly) or an error name.
+- ``no_asyncio_errors``: fixture failing a test in which asyncio logged an error (autouse
+  in tests/faults/, used by the fuzz tests).
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Awaitable, Iterable, List, Optional
+import logging
+from typing import Any, Awaitable, Iterable, Iterator, List, Optional
+
+import pytest
 
 from crt_http.exceptions import AwsCrtError
 from tests.clients import Conn, Exchange
@@ -84,3 +89,18 @@ def delivered_body(exchange: Exchange, waiters: List[asyncio.Future]) -> bytes:
     if waiters and not waiters[2].cancelled() and waiters[2].exception() is None:
         first = waiters[2].result()
     return first + b"".join(exchange._chunks)
+
+
+def asyncio_errors(caplog: Any) -> List[str]:
+    """ERROR records of the ``asyncio`` logger during the test's call (any thread)."""
+    return [f"{r.getMessage()} {r.exc_text or ''}".strip() for r in caplog.get_records("call")
+            if r.name == "asyncio" and r.levelno >= logging.ERROR]
+
+
+@pytest.fixture
+def no_asyncio_errors(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Fail the test if asyncio logged an error: an exception escaping a protocol callback
+    or a task exception never retrieved is swallowed by the loop, only its log shows it."""
+    yield
+    errors = asyncio_errors(caplog)
+    assert not errors, f"asyncio logged errors: {errors}"
