@@ -26,7 +26,7 @@ Limits on what a server controls (each failing the stream with 2074
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from crt_http._models import Http2Setting, HttpProxyOptions
 from crt_http.io import ClientBootstrap, SocketOptions, TlsConnectionOptions
@@ -119,6 +119,11 @@ class ConnectionOptions:
         if self.sync_api:
             return None
         return self.high_water_mark
+
+
+def arguments(call_locals: Dict[str, Any]) -> Dict[str, Any]:
+    """The keyword arguments of a ``new()`` call, from its ``locals()`` taken first thing."""
+    return {name: value for name, value in call_locals.items() if name not in ("cls", "self")}
 
 
 def _check_type(name: str, value: Any, cls: type) -> None:

@@ -12,13 +12,14 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from concurrent.futures import Future
-from typing import Any, AsyncIterator, Callable, Deque, List, Optional, Tuple
+from typing import Any, AsyncIterator, Callable, Deque, Dict, List, Optional, Tuple
 
 from crt_http._base import HttpClientConnectionBase, HttpClientStreamBase
 from crt_http._models import Http2Setting, HttpProxyOptions, HttpRequest, HttpVersion, validate_request
 from crt_http.aio._connect import Mode, establish
 from crt_http.aio._driver import ConnectionDriver
 from crt_http.aio._options import DEFAULT_MAX_RESPONSE_HEADER_BYTES, ConnectionOptions
+from crt_http.aio._options import arguments as _arguments
 from crt_http.aio._stream import DONE, Headers, StreamCore, check_window_increment
 from crt_http.io import ClientBootstrap, InputStream, SocketOptions, TlsConnectionOptions
 
@@ -31,7 +32,7 @@ __all__ = [
 ]
 
 
-async def _open(cls: type, mode: Mode, **kwargs: Any) -> "AIOHttpClientConnectionUnified":
+async def _open(cls: type, mode: Mode, kwargs: Dict[str, Any]) -> "AIOHttpClientConnectionUnified":
     driver = await establish(ConnectionOptions(**kwargs), mode)
     if driver.version is HttpVersion.Http2:
         conn_cls: Any = AIOHttp2ClientConnection
@@ -70,16 +71,7 @@ class AIOHttpClientConnectionUnified(HttpClientConnectionBase):
 
         Returns an :class:`AIOHttp2ClientConnection` or :class:`AIOHttpClientConnection`.
         """
-        return await _open(
-            cls, "any", host_name=host_name, port=port, bootstrap=bootstrap,
-            socket_options=socket_options, tls_connection_options=tls_connection_options,
-            proxy_options=proxy_options, manual_window_management=manual_window_management,
-            initial_window_size=initial_window_size,
-            max_response_header_bytes=max_response_header_bytes,
-            response_first_byte_timeout_ms=response_first_byte_timeout_ms,
-            minimum_throughput_bytes_per_second=minimum_throughput_bytes_per_second,
-            allowable_throughput_failure_interval_seconds=allowable_throughput_failure_interval_seconds,
-            tls_negotiation_timeout_ms=tls_negotiation_timeout_ms)
+        return await _open(cls, "any", _arguments(locals()))
 
     async def close(self) -> None:
         """Close and wait until closed; raise the shutdown error if it had already failed."""
@@ -126,16 +118,7 @@ class AIOHttpClientConnection(AIOHttpClientConnectionUnified):
                   tls_negotiation_timeout_ms: Optional[int] = None,
                   ) -> "AIOHttpClientConnection":
         """Connect for HTTP/1.1; fails with 2060 if TLS negotiates another protocol."""
-        return await _open(  # type: ignore[return-value]
-            cls, "h1", host_name=host_name, port=port, bootstrap=bootstrap,
-            socket_options=socket_options, tls_connection_options=tls_connection_options,
-            proxy_options=proxy_options, manual_window_management=manual_window_management,
-            initial_window_size=initial_window_size, read_buffer_capacity=read_buffer_capacity,
-            max_response_header_bytes=max_response_header_bytes,
-            response_first_byte_timeout_ms=response_first_byte_timeout_ms,
-            minimum_throughput_bytes_per_second=minimum_throughput_bytes_per_second,
-            allowable_throughput_failure_interval_seconds=allowable_throughput_failure_interval_seconds,
-            tls_negotiation_timeout_ms=tls_negotiation_timeout_ms)
+        return await _open(cls, "h1", _arguments(locals()))  # type: ignore[return-value]
 
     def request(self,
                 request: HttpRequest,
@@ -173,21 +156,7 @@ class AIOHttp2ClientConnection(AIOHttpClientConnectionUnified):
                   tls_negotiation_timeout_ms: Optional[int] = None,
                   ) -> "AIOHttp2ClientConnection":
         """Connect for HTTP/2; fails with 2060 when the server does not pick ``h2``."""
-        return await _open(  # type: ignore[return-value]
-            cls, "h2", host_name=host_name, port=port, bootstrap=bootstrap,
-            socket_options=socket_options, tls_connection_options=tls_connection_options,
-            proxy_options=proxy_options, initial_settings=initial_settings,
-            on_remote_settings_changed=on_remote_settings_changed,
-            manual_window_management=manual_window_management,
-            initial_window_size=initial_window_size,
-            conn_manual_window_management=conn_manual_window_management,
-            conn_window_size_threshold=conn_window_size_threshold,
-            stream_window_size_threshold=stream_window_size_threshold,
-            max_response_header_bytes=max_response_header_bytes,
-            response_first_byte_timeout_ms=response_first_byte_timeout_ms,
-            minimum_throughput_bytes_per_second=minimum_throughput_bytes_per_second,
-            allowable_throughput_failure_interval_seconds=allowable_throughput_failure_interval_seconds,
-            tls_negotiation_timeout_ms=tls_negotiation_timeout_ms)
+        return await _open(cls, "h2", _arguments(locals()))  # type: ignore[return-value]
 
     def request(self,
                 request: HttpRequest,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 from collections import deque
-from typing import Any, Callable, Deque, List, Optional, Tuple
+from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
 from crt_http import exceptions
 from crt_http._base import HttpClientConnectionBase, HttpClientStreamBase
@@ -19,13 +19,14 @@ from crt_http._models import (
 )
 from crt_http.aio._connect import Mode, establish
 from crt_http.aio._options import DEFAULT_MAX_RESPONSE_HEADER_BYTES, ConnectionOptions
+from crt_http.aio._options import arguments as _arguments
 from crt_http.aio._stream import Headers, StreamCore, check_window_increment
 from crt_http.io import ClientBootstrap, SocketOptions, TlsConnectionOptions
 
 __all__ = ["HttpClientConnection", "Http2ClientConnection", "HttpClientStream", "Http2ClientStream"]
 
 
-def _new(mode: Mode, **kwargs: Any) -> concurrent.futures.Future:
+def _new(mode: Mode, kwargs: Dict[str, Any]) -> concurrent.futures.Future:
     """Validate on the caller's thread, then connect on a loop thread of the bootstrap's group."""
     opts = ConnectionOptions(sync_api=True, **kwargs)
     bootstrap = opts.bootstrap or ClientBootstrap.get_or_create_static_default()
@@ -85,16 +86,7 @@ class HttpClientConnection(_SyncConnection):
             ) -> concurrent.futures.Future:
         """Connect; the future holds an :class:`HttpClientConnection` or, if ALPN picked h2,
         an :class:`Http2ClientConnection`. Bad arguments raise at once."""
-        return _new(
-            "alpn", host_name=host_name, port=port, bootstrap=bootstrap,
-            socket_options=socket_options, tls_connection_options=tls_connection_options,
-            proxy_options=proxy_options, manual_window_management=manual_window_management,
-            initial_window_size=initial_window_size, read_buffer_capacity=read_buffer_capacity,
-            max_response_header_bytes=max_response_header_bytes,
-            response_first_byte_timeout_ms=response_first_byte_timeout_ms,
-            minimum_throughput_bytes_per_second=minimum_throughput_bytes_per_second,
-            allowable_throughput_failure_interval_seconds=allowable_throughput_failure_interval_seconds,
-            tls_negotiation_timeout_ms=tls_negotiation_timeout_ms)
+        return _new("alpn", _arguments(locals()))
 
     def request(self,
                 request: HttpRequest,
@@ -133,21 +125,7 @@ class Http2ClientConnection(_SyncConnection):
             tls_negotiation_timeout_ms: Optional[int] = None,
             ) -> concurrent.futures.Future:
         """Connect for HTTP/2; the future fails with 2060 if the server does not pick h2."""
-        return _new(
-            "h2", host_name=host_name, port=port, bootstrap=bootstrap,
-            socket_options=socket_options, tls_connection_options=tls_connection_options,
-            proxy_options=proxy_options, initial_settings=initial_settings,
-            on_remote_settings_changed=on_remote_settings_changed,
-            manual_window_management=manual_window_management,
-            initial_window_size=initial_window_size,
-            conn_manual_window_management=conn_manual_window_management,
-            conn_window_size_threshold=conn_window_size_threshold,
-            stream_window_size_threshold=stream_window_size_threshold,
-            max_response_header_bytes=max_response_header_bytes,
-            response_first_byte_timeout_ms=response_first_byte_timeout_ms,
-            minimum_throughput_bytes_per_second=minimum_throughput_bytes_per_second,
-            allowable_throughput_failure_interval_seconds=allowable_throughput_failure_interval_seconds,
-            tls_negotiation_timeout_ms=tls_negotiation_timeout_ms)
+        return _new("h2", _arguments(locals()))
 
     def request(self,
                 request: HttpRequest,
