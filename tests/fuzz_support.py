@@ -1,7 +1,8 @@
 """Shared pieces of the property-based tests (tests/test_fuzz_*.py, marker ``fuzz``).
 
 - ``EXAMPLES``: examples per test, from ``CRT_HTTP_FUZZ_EXAMPLES`` (default 40 so that
-  ``make test`` stays fast; ``make fuzz`` sets 5000).
+  ``make test`` stays fast; ``make fuzz`` sets 5000); ``TEST_TIMEOUT`` scales the
+  pytest-timeout of each fuzz test with it.
 - ``fuzz_settings()``: hypothesis settings for these tests: no deadline (a real socket per
   example), no example database, function-scoped fixtures allowed (one server per test,
   reused by every example).
@@ -28,6 +29,8 @@ from crt_http.exceptions import AwsCrtError
 
 EXAMPLES = int(os.environ.get("CRT_HTTP_FUZZ_EXAMPLES", "40"))
 EXAMPLE_BOUND = 2.0
+# pytest-timeout for one fuzz test: the global 60 s, or more for many examples (make fuzz).
+TEST_TIMEOUT = max(60, int(EXAMPLES * 0.25) + 60)
 
 
 def fuzz_settings() -> settings:

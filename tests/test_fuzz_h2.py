@@ -25,9 +25,10 @@ from crt_http.exceptions import AwsCrtError
 from tests.clients import Response, connect
 from tests.faults.h2peer import H2Peer, raw_frame
 from tests.faults.support import no_asyncio_errors  # noqa: F401  (the fixture)
-from tests.fuzz_support import Runner, Script, fuzz_settings, outcome, write_in_pieces
+from tests.fuzz_support import TEST_TIMEOUT, Runner, Script, fuzz_settings, outcome, write_in_pieces
 
-pytestmark = [pytest.mark.fuzz, pytest.mark.usefixtures("no_asyncio_errors")]
+pytestmark = [pytest.mark.fuzz, pytest.mark.usefixtures("no_asyncio_errors"),
+              pytest.mark.timeout(TEST_TIMEOUT)]
 API = pytest.mark.parametrize("api", ["aio", "sync"])
 
 DATA, HEADERS, PRIORITY, RST_STREAM, SETTINGS, PUSH_PROMISE, PING, GOAWAY, WINDOW_UPDATE, \
