@@ -228,46 +228,34 @@ def h2c_server(ca: CertBundle) -> Iterator[H2Server]:
     _finish([s])
 
 
-@pytest.fixture
-def make_h1_server(ca: CertBundle) -> Iterator[Callable[..., H1Server]]:
+def _server_factory(ca: CertBundle, cls: Callable[..., ThreadedServer]) -> Iterator[Callable[..., Any]]:
+    """A factory making ``cls`` servers with the session certs; all stopped at teardown."""
     made: list[ThreadedServer] = []
 
-    def make(**kwargs: Any) -> H1Server:
+    def make(*args: Any, **kwargs: Any) -> Any:
         kwargs.setdefault("certs", ca)
-        s = H1Server(**kwargs)
+        s = cls(*args, **kwargs)
         made.append(s)
         return s
 
     yield make
     _finish(made)
+
+
+@pytest.fixture
+def make_h1_server(ca: CertBundle) -> Iterator[Callable[..., H1Server]]:
+    yield from _server_factory(ca, H1Server)
 
 
 @pytest.fixture
 def make_h2_server(ca: CertBundle) -> Iterator[Callable[..., H2Server]]:
-    made: list[ThreadedServer] = []
-
-    def make(**kwargs: Any) -> H2Server:
-        kwargs.setdefault("certs", ca)
-        s = H2Server(**kwargs)
-        made.append(s)
-        return s
-
-    yield make
-    _finish(made)
+    yield from _server_factory(ca, H2Server)
 
 
 @pytest.fixture
 def raw_server(ca: CertBundle) -> Iterator[Callable[..., RawServer]]:
-    made: list[ThreadedServer] = []
-
-    def make(handler: Any = None, **kwargs: Any) -> RawServer:
-        kwargs.setdefault("certs", ca)
-        s = RawServer(handler, **kwargs)
-        made.append(s)
-        return s
-
-    yield make
-    _finish(made)
+    """``raw_server(handler=None, **RawServer kwargs)``."""
+    yield from _server_factory(ca, RawServer)
 
 
 # --------------------------------------------------------------------------- interop servers

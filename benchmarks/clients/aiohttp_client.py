@@ -56,11 +56,11 @@ class AiohttpClient:
         if job.op == "cold":
             async with self.session(1, force_close=True) as s:
                 await self.get_one(s, job.url(), job.size)
-                await self._loop(timer, stats, lambda: self.get_one(s, job.url(), job.size))
+                await common.repeat(job, timer, stats, lambda: self.get_one(s, job.url(), job.size))
         elif job.op == "put":
             async with self.session(1) as s:
                 await self.put_one(s, 1)
-                await self._loop(timer, stats, lambda: self.put_one(s, job.size))
+                await common.repeat(job, timer, stats, lambda: self.put_one(s, job.size))
         elif job.op == "mem":
             async with self.session(2) as s:
                 await self.get_one(s, job.url(job.warm_path), job.warm_size)
@@ -72,16 +72,6 @@ class AiohttpClient:
                 timer.stop()
         else:
             await self.gets(timer, stats)
-
-    async def _loop(self, timer: Timer, stats: Stats, once: Any) -> None:
-        timer.start(self.job.deadline_s)
-        for _ in range(self.job.count):
-            if timer.expired():
-                stats.partial = True
-                break
-            stats.bytes += await once()
-            stats.requests += 1
-        timer.stop()
 
     async def gets(self, timer: Timer, stats: Stats) -> None:
         job = self.job

@@ -23,7 +23,7 @@ import sys
 import time
 import traceback
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Callable
+from typing import Any, AsyncIterator, Awaitable, Callable
 
 RESULT_PREFIX = "RESULT "
 
@@ -183,6 +183,18 @@ class Timer:
 
 
 RunFn = Callable[[Job, Timer, Stats, argparse.Namespace], None]
+
+
+async def repeat(job: Job, timer: Timer, stats: Stats, once: Callable[[], Awaitable[int]]) -> None:
+    """Run ``once`` (returning the bytes it moved) ``job.count`` times under the job's deadline."""
+    timer.start(job.deadline_s)
+    for _ in range(job.count):
+        if timer.expired():
+            stats.partial = True
+            break
+        stats.bytes += await once()
+        stats.requests += 1
+    timer.stop()
 
 
 def main(run: RunFn, description: str, add_args: Callable[[argparse.ArgumentParser], None]

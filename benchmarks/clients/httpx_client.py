@@ -62,11 +62,11 @@ class HttpxClient:
         if job.op == "cold":
             async with self.client(1, keepalive=False) as c:
                 await self.get_one(c, job.url(), job.size)
-                await self._loop(timer, stats, lambda: self.get_one(c, job.url(), job.size))
+                await common.repeat(job, timer, stats, lambda: self.get_one(c, job.url(), job.size))
         elif job.op == "put":
             async with self.client(1) as c:
                 await self.put_one(c, 1)
-                await self._loop(timer, stats, lambda: self.put_one(c, job.size))
+                await common.repeat(job, timer, stats, lambda: self.put_one(c, job.size))
         elif job.op == "mem":
             async with self.client(2) as c:
                 await self.get_one(c, job.url(job.warm_path), job.warm_size)
@@ -78,16 +78,6 @@ class HttpxClient:
                 timer.stop()
         else:
             await self.gets(timer, stats)
-
-    async def _loop(self, timer: Timer, stats: Stats, once: Any) -> None:
-        timer.start(self.job.deadline_s)
-        for _ in range(self.job.count):
-            if timer.expired():
-                stats.partial = True
-                break
-            stats.bytes += await once()
-            stats.requests += 1
-        timer.stop()
 
     async def gets(self, timer: Timer, stats: Stats) -> None:
         job = self.job
