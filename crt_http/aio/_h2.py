@@ -17,15 +17,16 @@ h2 is used through :class:`_H2State`, a subclass with these documented changes:
 * RFC 9113 MUSTs h2 misses: RST_STREAM on an idle stream is a PROTOCOL_ERROR (h2 ignores
   it), a SETTINGS ACK with a payload a FRAME_SIZE_ERROR (h2: PROTOCOL_ERROR).
 
-Fast path (``FAST_DATA``, on unless ``CRT_HTTP_FAST_PATH=0``): the driver splits incoming
-bytes into frames itself. A DATA frame without padding or END_STREAM, on a stream whose
-response head has arrived, is delivered straight from the read bytes after
-:meth:`_H2State.consume_data` made exactly the state changes h2 makes for it (connection and
-stream receive windows, the stream's content-length count; the state machines do not move
-for such a frame) and checked what h2 checks (stream state, windows, content-length, no
-header block in progress). Every other frame goes through h2 in order. This skips h2's
-per-frame parsing, event objects and its eager ``repr()`` of every frame for trace logging.
-The test suite runs with the fast path on and off.
+Fast path (``FAST_PATH``, on unless ``CRT_HTTP_FAST_PATH=0``): requests open their stream
+through :meth:`~crt_http.aio._h2_fast.FastH2Connection.send_request`, and the driver splits
+incoming bytes into frames itself. A DATA frame without padding, or a HEADERS frame with a
+whole response head (no padding or priority), on a stream of ours is taken by
+:mod:`crt_http.aio._h2_fast`, which makes exactly the state changes h2 makes for it and
+checks what h2 checks, or declines and leaves the frame to h2; frames before it in the same
+read go to h2 first, every other frame goes through h2 in order. This skips h2's per-frame
+parsing, event objects and its eager ``repr()`` of every frame for trace logging, and
+decodes and validates a repeated response head once. The test suite runs with the fast
+path on and off.
 
 Receive windows are ours (:class:`_Credit`): the peer may send what we advertised; bytes
 the sink has taken (or, in manual mode, what ``update_window`` granted) are owed back and
@@ -47,7 +48,6 @@ import h2.events
 import h2.exceptions
 import h2.frame_buffer
 import h2.settings
-import h2.stream
 import hpack
 import hpack.exceptions
 
@@ -55,12 +55,12 @@ from crt_http import exceptions
 from crt_http._models import Http2Setting, Http2SettingID, HttpVersion
 from crt_http.aio import _huffman_cache
 from crt_http.aio._driver import ConnectionDriver, body_chunks, close_or_abort, has_body
+from crt_http.aio._h2_fast import FastH2Connection, ResponseHead
 from crt_http.aio._options import MAX_RESPONSE_HEADER_COUNT, ConnectionOptions
 from crt_http.aio._stream import DONE, StreamCore
 
-FAST_DATA = os.environ.get("CRT_HTTP_FAST_PATH", "1") != "0"
+FAST_PATH = os.environ.get("CRT_HTTP_FAST_PATH", "1") != "0"
 _huffman_cache.install()
-_DATA_STATES = frozenset([h2.stream.StreamState.OPEN, h2.stream.StreamState.HALF_CLOSED_LOCAL])
 DEFAULT_CONNECTION_WINDOW = 16 * 1024 * 1024
 DEFAULT_MAX_FRAME_SIZE = 1024 * 1024
 SYNC_STREAM_WINDOW = 8 * 1024 * 1024
@@ -136,13 +136,13 @@ def _counted(raw: List[Tuple[bytes, bytes]]) -> List[Tuple[bytes, bytes]]:
     return raw
 
 
-class _H2State(h2.connection.H2Connection):
+class _H2State(FastH2Connection):
     """h2's connection with the GOAWAY, open-stream-count and header-block changes above."""
 
     def __init__(self, config: h2.config.H2Configuration) -> None:
         super().__init__(config=config)
         self.open_count = 0
-        self.decoder = _Decoder()
+        self.use_decoder(_Decoder())
         self.decoder.max_header_list_size = self.DEFAULT_MAX_HEADER_LIST_SIZE
         buffer = _HeaderBlockBuffer(server=False)
         buffer.max_frame_size = self.incoming_buffer.max_frame_size
@@ -156,27 +156,6 @@ class _H2State(h2.connection.H2Connection):
         result = super()._receive_goaway_frame(frame)
         self.state_machine.state = h2.connection.ConnectionState.CLIENT_OPEN
         return result
-
-    def consume_data(self, stream_id: int, length: int) -> bool:
-        """Account a DATA frame of ``length`` bytes, no padding, no END_STREAM, on
-        ``stream_id`` as h2 would; False (and nothing changed) if h2 must see the frame."""
-        stream = self.streams.get(stream_id)
-        if (stream is None or self.incoming_buffer._headers_buffer
-                or self.state_machine.state is not h2.connection.ConnectionState.CLIENT_OPEN):
-            return False
-        machine = stream.state_machine
-        if machine.state not in _DATA_STATES or not machine.headers_received or machine.trailers_received:
-            return False
-        conn_window = self._inbound_flow_control_window_manager
-        stream_window = stream._inbound_window_manager
-        expected = stream._expected_content_length
-        if (length > conn_window.current_window_size or length > stream_window.current_window_size
-                or (expected is not None and stream._actual_content_length + length > expected)):
-            return False  # h2 raises the right error for it
-        conn_window.window_consumed(length)
-        stream_window.window_consumed(length)
-        stream._actual_content_length += length
-        return True
 
     def _receive_rst_stream_frame(self, frame: Any) -> Any:
         """RFC 9113 6.4: RST_STREAM on an idle stream is a PROTOCOL_ERROR (h2 ignores it)."""
@@ -355,7 +334,7 @@ class H2Driver(ConnectionDriver, asyncio.Protocol):
             return
         if len(self._preface_head) < 4 and not self._check_preface(data):
             return
-        if not FAST_DATA:
+        if not FAST_PATH:
             if self._to_h2(data):
                 self._flush()
             return
@@ -378,7 +357,10 @@ class H2Driver(ConnectionDriver, asyncio.Protocol):
             end = pos + 9 + length
             if end > size:
                 break
-            if view[pos + 3] == 0 and not view[pos + 4] & 0x09:  # DATA without END_STREAM, PADDED
+            ftype = view[pos + 3]
+            flags = view[pos + 4]
+            # DATA without PADDED; HEADERS with END_HEADERS, without PADDED and PRIORITY
+            if (ftype == 0 and not flags & 0x08) or (ftype == 1 and flags & 0x2C == 0x04):
                 stream_id = int.from_bytes(view[pos + 5:pos + 9], "big") & 0x7FFFFFFF
                 if stream_id in streams:
                     # h2 first takes the frames before this one: they may end the stream
@@ -387,9 +369,10 @@ class H2Driver(ConnectionDriver, asyncio.Protocol):
                         if not self._to_h2(view[start:pos]):
                             return
                         start = pos
-                    stream = streams.get(stream_id)
-                    if stream is not None and self.conn.consume_data(stream_id, length):
-                        self._receive_payload(stream_id, stream, bytes(view[pos + 9:end]), length)
+                    taken = self._fast_frame(ftype, flags & 0x1, stream_id, view[pos + 9:end])
+                    if taken is None:
+                        return
+                    if taken:
                         start = end
             pos = end
         if start < pos and not self._to_h2(view[start:pos]):
@@ -403,6 +386,37 @@ class H2Driver(ConnectionDriver, asyncio.Protocol):
         elif partial:
             partial.clear()
         self._flush()
+
+    def _fast_frame(self, ftype: int, end_stream: int, stream_id: int, payload: memoryview) -> Optional[bool]:
+        """Take a DATA or HEADERS frame on an open stream past h2's parser (see
+        :mod:`crt_http.aio._h2_fast`); False if h2 must take it, None if the connection failed."""
+        stream = self.streams.get(stream_id)
+        if stream is None:
+            return False
+        conn = self.conn
+        if ftype == 0:
+            if not conn.consume_data(stream_id, len(payload), bool(end_stream)):
+                return False
+            self._receive_payload(stream_id, stream, bytes(payload), len(payload))
+        else:
+            try:
+                head = conn.receive_head(stream_id, bytes(payload), bool(end_stream))
+            except h2.exceptions.ProtocolError as exc:
+                self._flush()
+                self._fatal(exceptions.translate(exc, f"HTTP/2 frames from {self.where}"))
+                return None
+            if head is None:
+                return False
+            if self._first_byte_timeout:
+                self.deadlines.clear(stream.core)
+            if head.__class__ is not ResponseHead:
+                for event in head:  # type: ignore[union-attr]
+                    self._dispatch(event)
+                return True
+            self._on_response(stream, head)  # type: ignore[arg-type]
+        if end_stream:
+            self._on_stream_ended(stream_id)
+        return True
 
     def _to_h2(self, data: Any) -> bool:
         """Feed whole frames to h2 and dispatch its events; False once the connection failed
@@ -465,20 +479,9 @@ class H2Driver(ConnectionDriver, asyncio.Protocol):
         elif cls is h2.events.ResponseReceived:
             stream = self.streams.get(event.stream_id)
             if stream is not None:
-                try:
-                    status, headers = _decode(_counted(event.headers))
-                    if status is None or not status.isdigit() or len(status) != 3:
-                        raise h2.exceptions.ProtocolError(f"invalid :status {status!r}")
-                except h2.exceptions.ProtocolError as exc:
-                    self._stream_protocol_error(stream, exc)
-                    return
-                stream.core.deliver_head(int(status), headers)
+                self._on_response(stream, event)
         elif cls is h2.events.StreamEnded:
-            stream = self.streams.get(event.stream_id)
-            if stream is not None:
-                stream.core.remote_end()
-                if stream.sent_end:
-                    self._finish(stream)
+            self._on_stream_ended(event.stream_id)
         elif cls is h2.events.TrailersReceived:
             stream = self.streams.get(event.stream_id)
             if stream is not None:
@@ -498,6 +501,30 @@ class H2Driver(ConnectionDriver, asyncio.Protocol):
             pass
         elif cls is h2.events.InformationalResponseReceived:
             pass
+
+    def _on_response(self, stream: _H2Stream, head: Any) -> None:
+        """The final response head (h2's ``ResponseReceived`` or a :class:`ResponseHead`),
+        decoded for the user once per memoized head."""
+        decoded = getattr(head, "decoded", None)
+        if decoded is None:
+            try:
+                status, headers = _decode(_counted(head.headers))
+                if status is None or not status.isdigit() or len(status) != 3:
+                    raise h2.exceptions.ProtocolError(f"invalid :status {status!r}")
+            except h2.exceptions.ProtocolError as exc:
+                self._stream_protocol_error(stream, exc)
+                return
+            decoded = (int(status), headers)
+            if head.__class__ is ResponseHead:
+                head.decoded = decoded
+        stream.core.deliver_head(decoded[0], list(decoded[1]))
+
+    def _on_stream_ended(self, stream_id: int) -> None:
+        stream = self.streams.get(stream_id)
+        if stream is not None:
+            stream.core.remote_end()
+            if stream.sent_end:
+                self._finish(stream)
 
     def _stream_protocol_error(self, stream: _H2Stream, exc: Exception) -> None:
         self._reset(stream, exceptions.translate(exc, f"response from {self.where}"),
@@ -635,14 +662,17 @@ class H2Driver(ConnectionDriver, asyncio.Protocol):
             if lname == b"te" and value.strip().lower() != "trailers":
                 continue
             headers.append((lname, value.encode("utf-8")))
-        head = [(b":method", request.method.encode("ascii")), (b":scheme", self.scheme),
-                (b":authority", authority), (b":path", request.path.encode("utf-8"))]
-        head.extend(headers)
+        method = request.method.encode("ascii")
+        head = ((b":method", method), (b":scheme", self.scheme),
+                (b":authority", authority), (b":path", request.path.encode("utf-8")), *headers)
         body = has_body(core) or core.manual_write
         stream = _H2Stream(core, _Credit(self.stream_window, self.stream_threshold, self.stream_batch))
         core.stream_id = stream_id
         try:
-            conn.send_headers(stream_id, head, end_stream=not body)
+            if FAST_PATH:
+                conn.send_request(stream_id, head, not body, method, authority)
+            else:
+                conn.send_headers(stream_id, head, end_stream=not body)
         except h2.exceptions.ProtocolError as exc:
             core.fail(exceptions.translate(exc, core.where()))
             return
