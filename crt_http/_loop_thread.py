@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import threading
 import weakref
+from collections import deque
 from collections.abc import Callable
+from typing import Any
 
-__all__ = ["LOOP_IMPLS", "LoopThread", "loop_factory", "running_loops"]
+__all__ = ["LOOP_IMPLS", "LoopThread", "Poster", "loop_factory", "poster_for", "running_loops"]
 
 LOOP_IMPLS = ("asyncio", "uvloop")
 
@@ -32,6 +34,70 @@ def loop_factory(loop_impl: str) -> Callable[[], asyncio.AbstractEventLoop]:
             ) from exc
         return uvloop.new_event_loop
     raise ValueError(f"loop_impl must be one of {LOOP_IMPLS}, got {loop_impl!r}")
+
+
+class Poster:
+    """Runs calls on one loop's thread, in the order they were posted.
+
+    On the loop's thread a call runs at once. From another thread it is queued, and only
+    the first call of a batch wakes the loop (``call_soon_threadsafe``, i.e. a self-pipe
+    write on asyncio): calls posted before the loop got to the batch ride along, each run
+    directly, without a ``Handle`` of its own. A call that raises is reported to the loop's
+    exception handler, as ``call_soon`` does; the calls after it still run.
+    """
+
+    __slots__ = ("_loop", "_thread_id", "_calls", "_scheduled")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, thread_id: int) -> None:
+        self._loop = loop
+        self._thread_id = thread_id
+        self._calls: deque[tuple[Callable[..., Any], tuple[Any, ...]]] = deque()
+        self._scheduled = False
+
+    def post(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run ``fn(*args)`` on the loop's thread: now if called there, else soon.
+
+        ``RuntimeError`` if the loop is closed.
+        """
+        if threading.get_ident() == self._thread_id:
+            fn(*args)
+            return
+        self._calls.append((fn, args))
+        # Append first, then look: _run clears the flag before it empties the queue, so a
+        # call is either seen by a batch still to run or schedules one (two threads racing
+        # here may both schedule; the second batch then finds the queue empty).
+        if not self._scheduled:
+            self._scheduled = True
+            try:
+                self._loop.call_soon_threadsafe(self._run)
+            except RuntimeError:
+                self._scheduled = False
+                raise
+
+    def _run(self) -> None:
+        self._scheduled = False
+        calls = self._calls
+        while calls:
+            fn, args = calls.popleft()
+            try:
+                fn(*args)
+            except Exception as exc:  # noqa: BLE001 - reported as asyncio reports a Handle's
+                self._loop.call_exception_handler({
+                    "message": f"Exception in {fn!r} posted to the loop", "exception": exc})
+
+
+# The Poster of each LoopThread's loop.
+_POSTERS: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Poster]" = weakref.WeakKeyDictionary()
+_POSTERS_LOCK = threading.Lock()
+
+
+def poster_for(loop: asyncio.AbstractEventLoop) -> Poster:
+    """The :class:`Poster` of ``loop``; called on ``loop``'s own thread (it owns the poster)."""
+    with _POSTERS_LOCK:
+        poster = _POSTERS.get(loop)
+        if poster is None:
+            poster = _POSTERS[loop] = Poster(loop, threading.get_ident())
+        return poster
 
 
 class LoopThread:

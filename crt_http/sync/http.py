@@ -1,8 +1,9 @@
 """The concurrent.futures + callback API of ``awscrt.http``, driving the asyncio core.
 
 Every connection lives on one loop thread of an :class:`~crt_http.io.EventLoopGroup`; each
-call crosses to that thread once (``call_soon_threadsafe``) and never blocks the caller.
-``on_response`` / ``on_body`` and future callbacks run on the loop thread.
+call crosses to that thread once (through the loop's :class:`~crt_http._loop_thread.Poster`:
+one wake-up per batch of calls) and never blocks the caller. ``on_response`` / ``on_body``
+and future callbacks run on the loop thread.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
 from crt_http import exceptions
 from crt_http._base import HttpClientConnectionBase, HttpClientStreamBase
+from crt_http._loop_thread import poster_for
 from crt_http._models import (
     Http2Setting, HttpProxyOptions, HttpRequest, HttpVersion, InputStream, validate_request,
 )
@@ -37,13 +39,17 @@ def _new(mode: Mode, kwargs: Dict[str, Any]) -> concurrent.futures.Future:
         cls = Http2ClientConnection if driver.version is HttpVersion.Http2 else HttpClientConnection
         conn = cls.__new__(cls)
         conn._driver = driver
+        conn._post = poster_for(driver.loop).post
         return conn
 
     return asyncio.run_coroutine_threadsafe(connect(), loop)
 
 
 class _SyncConnection(HttpClientConnectionBase):
-    __slots__ = ()
+    # _post(fn, *args): run fn(*args) on the connection's loop thread, in posting order.
+    __slots__ = ("_post",)
+
+    _post: Callable[..., None]
 
     def close(self) -> concurrent.futures.Future:
         """Start closing; returns ``shutdown_future``. Streams still pending fail with 2058."""
@@ -139,7 +145,7 @@ class Http2ClientConnection(_SyncConnection):
     def update_window(self, increment_size: int) -> None:
         """Grow the connection-level receive window (``conn_manual_window_management``)."""
         check_window_increment(increment_size)
-        self._driver.call_in_loop(self._driver.connection_window_update, increment_size)  # type: ignore[attr-defined]
+        self._post(self._driver.connection_window_update, increment_size)  # type: ignore[attr-defined]
 
 
 class _SyncStream(HttpClientStreamBase):
@@ -158,7 +164,7 @@ class _SyncStream(HttpClientStreamBase):
         driver = connection._driver
         super().__init__(connection, on_body)
         self._on_response = on_response
-        body = ManualBody(driver.call_in_loop) if manual_write else None
+        body = ManualBody(connection._post) if manual_write else None
         self._core = StreamCore(driver, request, self, window=driver.opts.stream_window(),
                                 manual_window=driver.opts.manual_window_management,
                                 body_generator=body, manual_write=manual_write)
@@ -170,8 +176,12 @@ class _SyncStream(HttpClientStreamBase):
 
     def activate(self) -> None:
         """Begin the exchange; callbacks and events start firing."""
-        core = self._core
-        core.driver.call_in_loop(core.activate)
+        self._connection._post(self._core.activate)
+
+    def update_window(self, increment_size: int) -> None:
+        """Grow this stream's flow-control window by ``increment_size`` bytes."""
+        check_window_increment(increment_size)
+        self._connection._post(self._core.update_window, increment_size)
 
     # ---- sink (loop thread) -------------------------------------------------------------
 

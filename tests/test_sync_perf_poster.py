@@ -1,0 +1,134 @@
+"""The sync shim's crossing to the loop thread (crt_http._loop_thread.Poster), issue 7:
+
+- calls posted from another thread run on the loop thread, in posting order, and a batch
+  posted while the loop is busy wakes it once (one ``call_soon_threadsafe``), not per call;
+- on the loop thread a post runs at once;
+- a call that raises is reported to the loop's exception handler and the rest still run;
+- end to end: many streams activated back to back from one thread complete, over one
+  HTTP/1.1 connection (queued in order) and one HTTP/2 connection (multiplexed).
+
+No timings: only counts and order.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Callable, Iterator, List
+
+import pytest
+
+from crt_http._loop_thread import LoopThread, poster_for
+from crt_http.http import Http2ClientConnection, HttpClientConnection, HttpHeaders, HttpRequest
+from tests.servers.common import pattern
+from tests.sync_support import TIMEOUT
+
+BATCH = 200
+
+
+@pytest.fixture
+def loop_thread() -> Iterator[LoopThread]:
+    thread = LoopThread("asyncio", name="test-poster")
+    try:
+        yield thread
+    finally:
+        assert thread.stop(TIMEOUT)
+
+
+def _on_loop(thread: LoopThread, fn: Callable[[], Any]) -> Any:
+    """fn() run on the loop thread, its result returned here."""
+    done = threading.Event()
+    out: List[Any] = []
+    thread.loop.call_soon_threadsafe(lambda: (out.append(fn()), done.set()))
+    assert done.wait(TIMEOUT)
+    return out[0]
+
+
+def test_a_batch_runs_in_order_on_the_loop_thread_with_one_wakeup(loop_thread: LoopThread) -> None:
+    loop = loop_thread.loop
+    poster = _on_loop(loop_thread, lambda: poster_for(loop))
+    wakeups: List[Any] = []
+    real = loop.call_soon_threadsafe
+    loop.call_soon_threadsafe = lambda *a, **k: (wakeups.append(a), real(*a, **k))[1]  # type: ignore[method-assign]
+    gate, done = threading.Event(), threading.Event()
+    ran: List[tuple] = []
+    real(gate.wait, TIMEOUT)  # the loop is busy until the whole batch is posted
+    for i in range(BATCH):
+        poster.post(lambda i=i: ran.append((i, threading.get_ident())))
+    poster.post(done.set)
+    gate.set()
+    assert done.wait(TIMEOUT)
+    assert [i for i, _ in ran] == list(range(BATCH))
+    assert {t for _, t in ran} == {loop_thread._thread.ident}
+    assert len(wakeups) == 1
+    # The next batch wakes the loop again.
+    done.clear()
+    poster.post(done.set)
+    assert done.wait(TIMEOUT)
+    assert len(wakeups) == 2
+
+
+def test_a_post_on_the_loop_thread_runs_at_once(loop_thread: LoopThread) -> None:
+    loop = loop_thread.loop
+
+    def inline() -> List[str]:
+        order: List[str] = []
+        poster_for(loop).post(order.append, "posted")
+        order.append("after")
+        return order
+
+    assert _on_loop(loop_thread, inline) == ["posted", "after"]
+
+
+def test_a_raising_call_is_reported_and_the_next_ones_run(loop_thread: LoopThread) -> None:
+    loop = loop_thread.loop
+    poster = _on_loop(loop_thread, lambda: poster_for(loop))
+    reported: List[dict] = []
+    loop.set_exception_handler(lambda _loop, context: reported.append(context))
+    done = threading.Event()
+    gate = threading.Event()
+    loop.call_soon_threadsafe(gate.wait, TIMEOUT)
+
+    def boom() -> None:
+        raise ValueError("boom")
+
+    poster.post(boom)
+    poster.post(done.set)
+    gate.set()
+    assert done.wait(TIMEOUT)
+    assert len(reported) == 1
+    assert isinstance(reported[0]["exception"], ValueError)
+
+
+@pytest.mark.parametrize("proto", ["h1", "h2"])
+def test_streams_activated_back_to_back_all_complete(proto: str, h1_server: Any, h2_tls_server: Any,
+                                                    client_ca_file: str) -> None:
+    if proto == "h1":
+        conn = HttpClientConnection.new(host_name="127.0.0.1", port=h1_server.port).result(TIMEOUT)
+    else:
+        from crt_http.io import ClientTlsContext, TlsContextOptions
+
+        opts = TlsContextOptions()
+        opts.override_default_trust_store_from_path(ca_filepath=client_ca_file)
+        tls = ClientTlsContext(opts).new_connection_options()
+        tls.set_server_name("localhost")
+        conn = Http2ClientConnection.new(host_name="127.0.0.1", port=h2_tls_server.port,
+                                         tls_connection_options=tls).result(TIMEOUT)
+    try:
+        server = h1_server if proto == "h1" else h2_tls_server
+        bodies: List[List[bytes]] = [[] for _ in range(BATCH)]
+        streams = []
+        for i in range(BATCH):
+            request = HttpRequest("GET", f"/n{i}", HttpHeaders([
+                ("host", "localhost"), ("x-repeat-data", str(i + 1))]))
+            stream = conn.request(request, on_body=lambda http_stream, chunk, i=i, **kw: bodies[i].append(chunk))
+            stream.activate()
+            streams.append(stream)
+        assert [s.completion_future.result(TIMEOUT) for s in streams] == [200] * BATCH
+        assert [b"".join(b) for b in bodies] == [pattern(i + 1) for i in range(BATCH)]
+        paths = [r.path for r in server.requests]
+        if proto == "h1":  # one connection: sent in activation order
+            assert paths == [f"/n{i}" for i in range(BATCH)]
+        else:
+            assert sorted(paths) == sorted(f"/n{i}" for i in range(BATCH))
+    finally:
+        conn.close().result(TIMEOUT)
