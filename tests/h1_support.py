@@ -1,7 +1,7 @@
 """Helpers shared by the HTTP/1.1 end-to-end tests (tests/test_h1_*.py).
 
-- ``fast_body``: fixture, parametrized ``fast``/``slow``, that monkeypatches
-  ``crt_http.aio._h1.FAST_BODY`` so body-framing tests run with the Content-Length fast path
+- ``fast_path``: fixture, parametrized ``fast``/``slow``, that monkeypatches
+  ``crt_http.aio._h1.FAST_PATH`` so body-framing tests run with the Content-Length fast path
   on and off. Import it into the test module and mark tests with ``FAST_AND_SLOW``.
 - ``API``: the ``api`` parametrization (``aio``, ``sync``).
 - ``tls_options(...)``: client ``TlsConnectionOptions`` as the tests need them.
@@ -24,16 +24,16 @@ from tests.servers.common import PatternChecker
 
 API = pytest.mark.parametrize("api", ["aio", "sync"])
 # Mark a test to run with the Content-Length fast path on and off; the module must also
-# import the ``fast_body`` fixture (an import flake8 calls unused: silence F401 there).
-FAST_AND_SLOW = pytest.mark.usefixtures("fast_body")
+# import the ``fast_path`` fixture (an import flake8 calls unused: silence F401 there).
+FAST_AND_SLOW = pytest.mark.usefixtures("fast_path")
 
 
 @pytest.fixture(params=[True, False], ids=["fast", "slow"])
-def fast_body(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[bool]:
+def fast_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[bool]:
     """Run the test with the HTTP/1.1 Content-Length fast path on, then off."""
     import crt_http.aio._h1 as h1
 
-    monkeypatch.setattr(h1, "FAST_BODY", bool(request.param))
+    monkeypatch.setattr(h1, "FAST_PATH", bool(request.param))
     yield bool(request.param)
 
 

@@ -16,7 +16,7 @@ from typing import Any, AsyncIterator, Dict, List, Optional
 import pytest
 
 from tests.clients import Conn, connect
-from tests.h1_support import API, FAST_AND_SLOW, assert_pattern, fast_body  # noqa: F401  (fixture)
+from tests.h1_support import API, FAST_AND_SLOW, assert_pattern, fast_path  # noqa: F401  (fixture)
 from tests.servers.common import pattern
 from tests.servers.h1 import H1Server
 

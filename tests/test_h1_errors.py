@@ -21,7 +21,7 @@ import pytest
 
 from crt_http.exceptions import AwsCrtError
 from tests.clients import Conn, Exchange, connect
-from tests.h1_support import API, FAST_AND_SLOW, assert_pattern, fast_body, tls_options  # noqa: F401
+from tests.h1_support import API, FAST_AND_SLOW, assert_pattern, fast_path, tls_options  # noqa: F401
 from tests.servers.common import pattern
 from tests.servers.h1 import H1Server
 from tests.servers.raw import RawServer

@@ -14,7 +14,7 @@ import pytest
 
 from crt_http.aio._options import DEFAULT_HIGH_WATER_MARK
 from tests.clients import Conn, connect, make_request
-from tests.h1_support import API, FAST_AND_SLOW, BodyCollector, assert_pattern, fast_body  # noqa: F401
+from tests.h1_support import API, FAST_AND_SLOW, BodyCollector, assert_pattern, fast_path  # noqa: F401
 from tests.servers.common import PatternChecker
 from tests.servers.h1 import H1Server
 

@@ -5,11 +5,14 @@ submitted while another is in flight waits in ``queue``. Socket reads land in a 
 buffer (``BufferedProtocol``) and are fed to h11 in slices of at most 64 KiB, which keeps
 h11's receive buffer small and its body intake fast.
 
-Fast path (``FAST_BODY``): once h11 has parsed a response head that frames the body with
+Fast paths (``FAST_PATH``, on unless ``CRT_HTTP_FAST_PATH=0``; the tests run with them on
+and off): h11 reads response heads with :func:`crt_http.aio._h1_fast.read_response_head`
+and requests are built by :func:`crt_http.aio._h1_fast.request_event` (same events, less
+Python per header). Once h11 has taken a response head that frames the body with
 Content-Length, body bytes that arrive later are copied straight from the read buffer to
 the stream, once, and h11's Content-Length reader is told how many it did not see (its
 ``_remaining`` count), so h11 still decides where the body ends, reports a short body at
-EOF with exact counts, and parses whatever follows. The test suite runs with it on and off.
+EOF with exact counts, and parses whatever follows.
 
 A body delimited by the connection close (no Content-Length, not chunked) that ends with a
 TLS "incomplete close" (TCP FIN without close_notify) fails with AWS_IO_SOCKET_CLOSED once
@@ -22,21 +25,22 @@ import asyncio
 import os
 import re
 from collections import deque
-from typing import Any, Deque, List, Optional, Tuple
+from typing import Any, Deque, Dict, List, Optional, Tuple
 
 import h11
-from h11._readers import ChunkedReader, ContentLengthReader, Http10Reader
+from h11._readers import READERS, ChunkedReader, ContentLengthReader, Http10Reader
 
 from crt_http import exceptions
 from crt_http._models import HttpVersion
 from crt_http.aio._driver import ConnectionDriver, body_chunks, has_body
+from crt_http.aio._h1_fast import read_response_head, request_event
 from crt_http.aio._options import (
     DEFAULT_READ_BUFFER_CAPACITY, MAX_RESPONSE_HEADER_COUNT, ConnectionOptions,
 )
 from crt_http.aio._stream import DONE, StreamCore
 from crt_http.aio._transport import proxy_authorization
 
-FAST_BODY = os.environ.get("CRT_HTTP_FAST_PATH", "1") != "0"
+FAST_PATH = os.environ.get("CRT_HTTP_FAST_PATH", "1") != "0"
 H11_SLICE = 64 * 1024
 # Automatic mode: the read buffer starts small (many idle or small-response connections
 # stay cheap) and grows x4 up to READ_BUFFER_MAX each time a read fills it.
@@ -63,24 +67,36 @@ class _StrictChunkedReader(ChunkedReader):
         return super().__call__(buf)
 
 
+_READERS: Dict[Any, Any] = dict(READERS)
+_READERS[h11.SEND_BODY] = dict(READERS[h11.SEND_BODY], chunked=_StrictChunkedReader)  # type: ignore[arg-type]
+_FAST_READERS = dict(_READERS)
+_FAST_READERS[(h11.SERVER, h11.SEND_RESPONSE)] = read_response_head
+_EOM = h11.EndOfMessage()
+
+
 class _H11Connection(h11.Connection):
-    """h11's client connection reading chunked bodies with :class:`_StrictChunkedReader`."""
+    """h11's client connection with our readers: :class:`_StrictChunkedReader` for chunked
+    bodies and, on the fast path, :func:`read_response_head` for heads."""
 
     def _get_io_object(self, role: Any, event: Any, io_dict: Any) -> Any:
-        reader = super()._get_io_object(role, event, io_dict)
-        return _StrictChunkedReader() if type(reader) is ChunkedReader else reader
+        if io_dict is READERS:
+            io_dict = _FAST_READERS if FAST_PATH else _READERS
+        return super()._get_io_object(role, event, io_dict)
 
 
 def decode_headers(raw: Any) -> List[Tuple[str, str]]:
     """h11 raw header items -> ``[(name, value)]`` with wire case; UTF-8 values, latin-1 fallback."""
-    out = []
-    for name, value in raw:
-        try:
-            text = value.decode("utf-8")
-        except UnicodeDecodeError:
-            text = value.decode("latin-1")
-        out.append((name.decode("latin-1"), text))
-    return out
+    try:
+        return [(name.decode("latin-1"), value.decode("utf-8")) for name, value in raw]
+    except UnicodeDecodeError:
+        return [(name.decode("latin-1"), _text(value)) for name, value in raw]
+
+
+def _text(value: bytes) -> str:
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return value.decode("latin-1")
 
 
 def check_head(raw: Any, first_line: int, limit: int) -> None:
@@ -316,13 +332,14 @@ class H1Driver(ConnectionDriver, asyncio.BufferedProtocol):
                     continue
                 return True
             elif cls is _Response:
-                check_head(event.headers.raw_items(), 15 + len(event.reason), self._head_limit)  # type: ignore[union-attr]
+                raw = event.headers.raw_items()  # type: ignore[union-attr]
+                check_head(raw, 15 + len(event.reason), self._head_limit)  # type: ignore[union-attr]
                 check_framing(event, conn)
                 version = HttpVersion.Http1_0 if event.http_version == b"1.0" else HttpVersion.Http1_1  # type: ignore[union-attr]
-                core.deliver_head(event.status_code, decode_headers(event.headers.raw_items()), version)  # type: ignore[union-attr]
+                core.deliver_head(event.status_code, decode_headers(raw), version)  # type: ignore[union-attr]
                 if core.state == DONE:
                     return False
-                if FAST_BODY and type(conn._reader) is ContentLengthReader:  # type: ignore[attr-defined]
+                if FAST_PATH and type(conn._reader) is ContentLengthReader:  # type: ignore[attr-defined]
                     self._body_left = conn._reader._remaining  # type: ignore[attr-defined]
             elif cls is _EndOfMessage:
                 trailers = event.headers  # type: ignore[union-attr]
@@ -414,7 +431,7 @@ class H1Driver(ConnectionDriver, asyncio.BufferedProtocol):
     def _send_head(self, core: StreamCore) -> None:
         request = core.request
         assert request is not None
-        headers = list(request.headers)
+        headers = list(request.headers._pairs)
         names = {name.lower() for name, _ in headers}
         if "host" not in names:
             headers.insert(0, ("Host", self.host_header))
@@ -427,10 +444,14 @@ class H1Driver(ConnectionDriver, asyncio.BufferedProtocol):
             auth = proxy_authorization(self.opts)
             if auth is not None and "proxy-authorization" not in names:
                 headers.append(auth)
-        head = self.h11.send(h11.Request(method=request.method, target=target, headers=headers))
+        if FAST_PATH:
+            event = request_event(request.method, target, headers)
+        else:
+            event = h11.Request(method=request.method, target=target, headers=headers)
+        head = self.h11.send(event)
         assert self.transport is not None
         if not body:
-            tail = self.h11.send(h11.EndOfMessage())
+            tail = self.h11.send(_EOM)
             self.transport.write(head + tail if tail else head)  # type: ignore[operator]
             self.request_sent(core)
             return

@@ -55,7 +55,7 @@ class StreamCore:
 
     __slots__ = (
         "driver", "request", "sink", "body_generator", "state", "status", "headers",
-        "trailers", "version", "completion_future", "error", "window", "manual_window",
+        "trailers", "version", "_completion", "error", "window", "manual_window",
         "remote_ended", "stream_id", "manual_write", "__weakref__",
     )
 
@@ -69,6 +69,7 @@ class StreamCore:
         manual_window: bool,
         body_generator: Optional[AsyncIterator[bytes]] = None,
         manual_write: bool = False,
+        lazy_completion: bool = False,
     ) -> None:
         self.driver = driver
         self.request: Optional[HttpRequest] = request
@@ -80,12 +81,31 @@ class StreamCore:
         self.headers: Optional[Headers] = None
         self.trailers: Headers = []
         self.version: HttpVersion = driver.version
-        self.completion_future: concurrent.futures.Future = concurrent.futures.Future()
+        # lazy_completion (the aio API, which awaits the stream itself): made on first use,
+        # which must then be on the loop thread; a Future costs a lock to make and resolve.
+        self._completion: Optional[concurrent.futures.Future] = (
+            None if lazy_completion else concurrent.futures.Future())
         self.error: Optional[BaseException] = None
         self.window = window
         self.manual_window = manual_window
         self.remote_ended = False
         self.stream_id = 0
+
+    @property
+    def completion_future(self) -> concurrent.futures.Future:
+        """Resolves with the status code, or with the stream's error."""
+        future = self._completion
+        if future is None:
+            future = self._completion = concurrent.futures.Future()
+            if self.state == DONE:
+                self._resolve(future)
+        return future
+
+    def _resolve(self, future: concurrent.futures.Future) -> None:
+        if self.error is None:
+            future.set_result(self.status)
+        else:
+            future.set_exception(self.error)
 
     # ---- called by the facades -------------------------------------------------------
 
@@ -151,7 +171,8 @@ class StreamCore:
         self.request = None
         if sink is not None:
             sink.on_complete(None)
-        self.completion_future.set_result(self.status)
+        if self._completion is not None:
+            self._resolve(self._completion)
 
     def fail(self, error: BaseException) -> None:
         """The exchange ended in ``error`` (already an AwsCrtError or a builtin)."""
@@ -164,7 +185,8 @@ class StreamCore:
         self.request = None
         if sink is not None:
             sink.on_complete(error)
-        self.completion_future.set_exception(error)
+        if self._completion is not None:
+            self._resolve(self._completion)
 
     def where(self) -> str:
         """Where this exchange goes, for error messages."""

@@ -207,7 +207,8 @@ class AIOHttpClientStreamUnified(HttpClientStreamBase):
         self._auto_release = not opts.manual_window_management
         self._core = StreamCore(
             driver, request, self, window=opts.stream_window(),
-            manual_window=opts.manual_window_management, body_generator=request_body_generator)
+            manual_window=opts.manual_window_management, body_generator=request_body_generator,
+            lazy_completion=True)
         self._core.activate()
 
     # ---- sink (loop thread) -------------------------------------------------------------

@@ -18,6 +18,7 @@ import pytest
 from crt_http.exceptions import AwsCrtError
 from crt_http.http import HttpVersion
 from tests.clients import connect
+from tests.h1_support import fast_path  # noqa: F401  (fixture: the fast path on and off)
 
 API = pytest.mark.parametrize("api", ["aio", "sync"])
 PROTOCOL = "AWS_ERROR_HTTP_PROTOCOL_ERROR"
@@ -128,8 +129,10 @@ CASES: Dict[str, Expect] = {
 
 
 @pytest.mark.parametrize("name", list(CASES))
+@pytest.mark.usefixtures("fast_path")
 async def test_h1_response_conformance(name, raw_server):
-    """Each case on the aio API, then on the sync API (one server: a connection each)."""
+    """Each case on the aio API, then on the sync API (one server: a connection each), with
+    the fast path on and off."""
     response, expected, status, checks = CASES[name]
     server = raw_server(responses=[response.encode("latin-1")])
     for api in ("aio", "sync"):
