@@ -107,10 +107,12 @@ class InputStream:
     in awscrt (``bytes`` included: wrap it in ``io.BytesIO``).
     """
 
-    __slots__ = ("_read", "_readinto", "_stream")
+    __slots__ = ("_read", "_readinto", "_read_via_scratch", "_scratch", "_stream")
     _stream: Any
     _readinto: Callable[[bytearray | memoryview], int | None] | None
     _read: Callable[[int], Any]
+    _read_via_scratch: bool
+    _scratch: memoryview | None
 
     def __init__(self, stream: Any) -> None:
         if isinstance(stream, InputStream):
@@ -119,7 +121,10 @@ class InputStream:
             raise TypeError("I/O stream type expected")
         self._stream = stream
         self._readinto = getattr(stream, "readinto1", None) or getattr(stream, "readinto", None)
-        self._read = getattr(stream, "read1", None) or stream.read
+        read1 = getattr(stream, "read1", None)
+        self._read = read1 or stream.read
+        self._read_via_scratch = read1 is None and self._readinto is not None
+        self._scratch = None
 
     @classmethod
     def wrap(cls, stream: Any, allow_none: bool = False) -> InputStream | None:
@@ -151,8 +156,19 @@ class InputStream:
     def read(self, n: int) -> bytes:
         """Up to ``n`` bytes (``b""`` only at the end of the stream).
 
-        A non-blocking stream with nothing available now raises ``BlockingIOError``.
+        Prefers the stream's ``read1``, then ``readinto`` (into a buffer kept for the next
+        call, then copied once: a raw stream's own ``read`` fills a fresh zeroed buffer and
+        copies it again), then ``read``. A non-blocking stream with nothing available now
+        raises ``BlockingIOError``.
         """
+        if self._read_via_scratch:
+            scratch = self._scratch
+            if scratch is None or len(scratch) < n:
+                scratch = self._scratch = memoryview(bytearray(n))
+            got = self._readinto(scratch[:n])  # type: ignore[misc]
+            if got is None:
+                raise BlockingIOError("the body stream has no data available now")
+            return bytes(scratch[:got])
         data = self._read(n)
         if data is None:
             raise BlockingIOError("the body stream has no data available now")

@@ -312,6 +312,34 @@ def test_input_stream_non_blocking_source() -> None:
     with pytest.raises(BlockingIOError):
         InputStream(NothingYet()).read(4)
     assert InputStream(WouldBlock()).readinto(bytearray(4)) is None
+    with pytest.raises(BlockingIOError):
+        InputStream(WouldBlock()).read(4)
+
+
+def test_input_stream_read_of_a_raw_stream_goes_through_readinto_and_chunks_stay_intact() -> None:
+    """A raw stream is read with readinto into a reused buffer; each chunk handed out is a
+    copy that the next read does not change (callers keep chunks)."""
+    class Raw(io.RawIOBase):
+        def __init__(self, data: bytes) -> None:
+            self.data, self.calls = data, []
+
+        def readable(self) -> bool:
+            return True
+
+        def read(self, n: int = -1) -> bytes:
+            raise AssertionError("RawIOBase.read (a fresh zeroed buffer, then a copy) was used")
+
+        def readinto(self, b):  # type: ignore[no-untyped-def]
+            n = min(len(b), len(self.data))
+            b[:n], self.data = self.data[:n], self.data[n:]
+            self.calls.append(len(b))
+            return n
+
+    raw = Raw(b"abcdefghij")
+    stream = InputStream(raw)
+    chunks = [stream.read(4), stream.read(4), stream.read(4), stream.read(4)]
+    assert chunks == [b"abcd", b"efgh", b"ij", b""] and all(type(c) is bytes for c in chunks)
+    assert raw.calls == [4, 4, 4, 4]
 
 
 # --- HttpRequest -----------------------------------------------------------------------------
