@@ -1,7 +1,7 @@
 """The sync shim's crossing to the loop thread (crt_http._loop_thread.Poster), issue 7:
 
 - calls posted from another thread run on the loop thread, in posting order, and a batch
-  posted while the loop is busy wakes it once (one ``call_soon_threadsafe``), not per call;
+  posted while the loop is busy wakes it once, not per call;
 - on the loop thread a post runs at once;
 - a call that raises is reported to the loop's exception handler and the rest still run;
 - end to end: many streams activated back to back from one thread complete, over one
@@ -12,22 +12,31 @@ No timings: only counts and order.
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any, Callable, Iterator, List
 
 import pytest
 
-from crt_http._loop_thread import LoopThread, poster_for
+from crt_http._loop_thread import LOOP_IMPLS, LoopThread, Poster, poster_for
 from crt_http.http import Http2ClientConnection, HttpClientConnection, HttpHeaders, HttpRequest
 from tests.servers.common import pattern
 from tests.sync_support import TIMEOUT
 
 BATCH = 200
+ROUNDS = 3000
 
 
-@pytest.fixture
-def loop_thread() -> Iterator[LoopThread]:
-    thread = LoopThread("asyncio", name="test-poster")
+@pytest.fixture(params=[*LOOP_IMPLS, "asyncio-without-eventfd"])
+def loop_thread(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[LoopThread]:
+    """A loop thread; the last kind wakes with call_soon_threadsafe (no os.eventfd)."""
+    impl = request.param
+    if impl == "uvloop":
+        pytest.importorskip("uvloop", reason="uvloop is not importable")
+    if impl == "asyncio-without-eventfd":
+        monkeypatch.delattr(os, "eventfd", raising=False)
+        impl = "asyncio"
+    thread = LoopThread(impl, name="test-poster")
     try:
         yield thread
     finally:
@@ -43,15 +52,15 @@ def _on_loop(thread: LoopThread, fn: Callable[[], Any]) -> Any:
     return out[0]
 
 
-def test_a_batch_runs_in_order_on_the_loop_thread_with_one_wakeup(loop_thread: LoopThread) -> None:
-    loop = loop_thread.loop
-    poster = _on_loop(loop_thread, lambda: poster_for(loop))
-    wakeups: List[Any] = []
-    real = loop.call_soon_threadsafe
-    loop.call_soon_threadsafe = lambda *a, **k: (wakeups.append(a), real(*a, **k))[1]  # type: ignore[method-assign]
+def test_a_batch_runs_in_order_on_the_loop_thread_with_one_wakeup(
+        loop_thread: LoopThread, monkeypatch: pytest.MonkeyPatch) -> None:
+    poster = loop_thread.poster
+    wakeups: List[None] = []
+    drain = Poster._drain
+    monkeypatch.setattr(Poster, "_drain", lambda self: (wakeups.append(None), drain(self))[1])
     gate, done = threading.Event(), threading.Event()
     ran: List[tuple] = []
-    real(gate.wait, TIMEOUT)  # the loop is busy until the whole batch is posted
+    loop_thread.loop.call_soon_threadsafe(gate.wait, TIMEOUT)  # busy until all are posted
     for i in range(BATCH):
         poster.post(lambda i=i: ran.append((i, threading.get_ident())))
     poster.post(done.set)
@@ -72,7 +81,7 @@ def test_a_post_on_the_loop_thread_runs_at_once(loop_thread: LoopThread) -> None
 
     def inline() -> List[str]:
         order: List[str] = []
-        poster_for(loop).post(order.append, "posted")
+        poster_for(loop).post(order.append, "posted")  # the one sync connections use
         order.append("after")
         return order
 
@@ -81,7 +90,7 @@ def test_a_post_on_the_loop_thread_runs_at_once(loop_thread: LoopThread) -> None
 
 def test_a_raising_call_is_reported_and_the_next_ones_run(loop_thread: LoopThread) -> None:
     loop = loop_thread.loop
-    poster = _on_loop(loop_thread, lambda: poster_for(loop))
+    poster = loop_thread.poster
     reported: List[dict] = []
     loop.set_exception_handler(lambda _loop, context: reported.append(context))
     done = threading.Event()
@@ -132,3 +141,26 @@ def test_streams_activated_back_to_back_all_complete(proto: str, h1_server: Any,
             assert sorted(paths) == sorted(f"/n{i}" for i in range(BATCH))
     finally:
         conn.close().result(TIMEOUT)
+
+
+def test_no_wakeup_is_lost_under_racing_posts(loop_thread: LoopThread) -> None:
+    """Three threads post bursts and wait for each: every burst runs (a lost wake-up hangs)."""
+    poster = loop_thread.poster
+    failures: List[int] = []
+
+    def producer(n: int) -> None:
+        for i in range(ROUNDS):
+            done = threading.Event()
+            for _ in range(i % 3):
+                poster.post(int)
+            poster.post(done.set)
+            if not done.wait(TIMEOUT):
+                failures.append(n)
+                return
+
+    threads = [threading.Thread(target=producer, args=(n,)) for n in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(TIMEOUT * 2)
+    assert not failures
