@@ -177,12 +177,16 @@ class H1Driver(ConnectionDriver, asyncio.BufferedProtocol):
 
     def buffer_updated(self, nbytes: int) -> None:
         self.io_bytes += nbytes
-        if self.current is not None and self.current in self.deadlines:
-            self.deadlines.clear(self.current)
+        current = self.current
+        if current is not None and current in self.deadlines:
+            self.deadlines.clear(current)
         if self._pending is not None:
             self.data_received(self._view[:nbytes])
         elif self._body_left and not self._reading_paused:
-            self._fast_body(nbytes)
+            self._fast_body(0, nbytes)
+        elif FAST_PATH and current is not None and self.h11.their_state is h11.SEND_RESPONSE \
+                and not self.h11._receive_buffer:  # type: ignore[attr-defined]
+            self._head_then_body(nbytes)
         else:
             self._feed(self._view[:nbytes])
         # Whatever was kept of this read was copied out, so the buffer may be replaced.
@@ -190,19 +194,34 @@ class H1Driver(ConnectionDriver, asyncio.BufferedProtocol):
             self._buffer = bytearray(min(nbytes * 4, READ_BUFFER_MAX))
             self._view = memoryview(self._buffer)
 
-    def _fast_body(self, nbytes: int) -> None:
+    def _head_then_body(self, nbytes: int) -> None:
+        """A read that starts a response head: h11 gets the head alone, so that a
+        Content-Length body following it in the same read takes the fast path."""
+        end = self._buffer.find(b"\r\n\r\n", 0, nbytes) + 4
+        if end < 4 or end == nbytes:
+            self._feed(self._view[:nbytes])
+        elif not self._feed(self._view[:end]):
+            rest = bytes(self._view[end:nbytes])
+            self._pending = memoryview(rest if self._pending is None else bytes(self._pending) + rest)
+        elif self._body_left and not self._reading_paused:
+            self._fast_body(end, nbytes)
+        else:
+            self._feed(self._view[end:nbytes])
+
+    def _fast_body(self, start: int, stop: int) -> None:
         """Deliver Content-Length body bytes from the read buffer, bypassing h11's Data events."""
         core = self.current
         assert core is not None
-        take = min(nbytes, self._body_left)
+        take = min(stop - start, self._body_left)
         self._body_left -= take
         self.h11._reader._remaining -= take  # type: ignore[union-attr]
-        delivered = self._deliver(core, bytes(self._view[:take]))
-        if take == nbytes:
+        delivered = self._deliver(core, bytes(self._view[start:start + take]))
+        start += take
+        if start == stop:
             if not self._body_left and delivered:
                 self._process()
             return
-        rest = self._view[take:nbytes]
+        rest = self._view[start:stop]
         if delivered:
             self._feed(rest)
         else:
@@ -254,8 +273,9 @@ class H1Driver(ConnectionDriver, asyncio.BufferedProtocol):
 
     # ---- reading -----------------------------------------------------------------------
 
-    def _feed(self, data: memoryview) -> None:
-        """Give ``data`` to h11 slice by slice, processing events after each slice."""
+    def _feed(self, data: memoryview) -> bool:
+        """Give ``data`` to h11 slice by slice, processing events after each slice; False if
+        processing stopped (what was left of ``data`` is kept in ``_pending``)."""
         size = len(data)
         offset = 0
         while offset < size:
@@ -267,7 +287,8 @@ class H1Driver(ConnectionDriver, asyncio.BufferedProtocol):
                     self._pending = data[offset:]
                     if not isinstance(data.obj, bytes):
                         self._pending = memoryview(bytes(self._pending))
-                return
+                return False
+        return True
 
     def _on_eof(self) -> None:
         if self._eof:
@@ -553,12 +574,14 @@ class H1Driver(ConnectionDriver, asyncio.BufferedProtocol):
         if core is self.current or core in self.queue:
             if core is self.current:
                 self.current = None
+                self._body_left = 0
                 self._close_with(error)  # HTTP/1.1 cannot abandon an exchange and go on
             else:
                 self.queue.remove(core)
 
     def fail_streams(self, error: BaseException) -> None:
         current, self.current = self.current, None
+        self._body_left = 0
         if current is not None:
             current.fail(self._error or error)
         while self.queue:
