@@ -93,6 +93,28 @@ def test_fast_reader_takes_a_plain_head_itself():
     assert type(event.headers.raw_items()[0][0]) is bytes  # ours: bytes; h11's: bytearray
 
 
+def test_a_head_read_again_is_the_same_event_and_errors_are_not_kept():
+    head = b"HTTP/1.1 200 OK\r\nX-Memo: 1\r\nContent-Length: 2\r\n\r\n"
+    events = []
+    for _ in range(2):
+        buf = ReceiveBuffer()
+        buf += head + b"ok"
+        events.append(read_response_head(buf))
+        assert bytes(buf) == b"ok"
+    assert events[0] is events[1] and events[0].headers.raw_items()[0] == (b"X-Memo", b"1")
+    bad = b"HTTP/1.1 200 OK\r\nContent-Length: 1, 2\r\n\r\n"
+    for _ in range(2):
+        assert outcome(read_response_head, bad)[0] == "error"
+
+
+def test_a_request_head_sent_again_is_the_same_event():
+    headers = [("Host", "a"), ("X-Memo", "1")]
+    first = request_event("GET", "/memo", headers)
+    assert request_event("GET", "/memo", list(headers)) is first
+    assert request_event("GET", "/memo", [("Host", "a"), ("X-Memo", "2")]) is not first
+    assert request_event("PUT", "/memo", headers).method == b"PUT"
+
+
 LINE = st.sampled_from([
     b"A: b", b"Content-Length: 3", b"X-Y:z", b"A: b c", b"A:  ", b" folded", b"\tfolded",
     b"A b", b"A: \x00", b"A: \x7f\x80", b"Transfer-Encoding: chunked", b"", b"A: b\r",

@@ -160,6 +160,9 @@ class H1Driver(ConnectionDriver, asyncio.BufferedProtocol):
         self._processing = False
         # Content-Length body bytes still to come on the fast path (0: h11 reads the body).
         self._body_left = 0
+        # The last response head checked and decoded, and its headers as given to streams.
+        self._last_head: Any = None
+        self._last_headers: List[Tuple[str, str]] = []
         self._eof = False
         self._body_task: Optional[asyncio.Task] = None
         self._error: Optional[BaseException] = None
@@ -353,11 +356,13 @@ class H1Driver(ConnectionDriver, asyncio.BufferedProtocol):
                     continue
                 return True
             elif cls is _Response:
-                raw = event.headers.raw_items()  # type: ignore[union-attr]
-                check_head(raw, 15 + len(event.reason), self._head_limit)  # type: ignore[union-attr]
+                if event is not self._last_head:  # the fast path hands out repeated heads again
+                    raw = event.headers.raw_items()  # type: ignore[union-attr]
+                    check_head(raw, 15 + len(event.reason), self._head_limit)  # type: ignore[union-attr]
+                    self._last_head, self._last_headers = event, decode_headers(raw)
                 check_framing(event, conn)
                 version = HttpVersion.Http1_0 if event.http_version == b"1.0" else HttpVersion.Http1_1  # type: ignore[union-attr]
-                core.deliver_head(event.status_code, decode_headers(raw), version)  # type: ignore[union-attr]
+                core.deliver_head(event.status_code, list(self._last_headers), version)  # type: ignore[union-attr]
                 if core.state == DONE:
                     return False
                 if FAST_PATH and type(conn._reader) is ContentLengthReader:  # type: ignore[attr-defined]
