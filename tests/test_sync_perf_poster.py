@@ -164,3 +164,36 @@ def test_no_wakeup_is_lost_under_racing_posts(loop_thread: LoopThread) -> None:
     for t in threads:
         t.join(TIMEOUT * 2)
     assert not failures
+
+
+def test_remote_end_stream_future_is_made_on_first_use(h2_tls_server: Any, client_ca_file: str) -> None:
+    """No future per HTTP/2 stream unless asked for; asked late, or by several threads at
+    once, it is one future with the outcome."""
+    from crt_http.io import ClientTlsContext, TlsContextOptions
+
+    opts = TlsContextOptions()
+    opts.override_default_trust_store_from_path(ca_filepath=client_ca_file)
+    tls = ClientTlsContext(opts).new_connection_options()
+    tls.set_server_name("localhost")
+    conn = Http2ClientConnection.new(host_name="127.0.0.1", port=h2_tls_server.port,
+                                     tls_connection_options=tls).result(TIMEOUT)
+    try:
+        headers = HttpHeaders([("host", "localhost")])
+        stream = conn.request(HttpRequest("GET", "/", headers))
+        stream.activate()
+        assert stream.completion_future.result(TIMEOUT) == 200
+        assert stream._remote_end_stream_future is None
+        assert stream.remote_end_stream_future.result(0) is None
+        stream = conn.request(HttpRequest("GET", "/", headers))
+        seen: List[Any] = []
+        askers = [threading.Thread(target=lambda: seen.append(stream.remote_end_stream_future))
+                  for _ in range(4)]
+        for t in askers:
+            t.start()
+        stream.activate()
+        for t in askers:
+            t.join(TIMEOUT)
+        assert len({id(f) for f in seen}) == 1
+        assert seen[0].result(TIMEOUT) is None
+    finally:
+        conn.close().result(TIMEOUT)

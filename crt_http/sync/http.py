@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import threading
 from collections import deque
-from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
+from typing import Any, Callable, Deque, Dict, List, Optional, Tuple, Union
 
 from crt_http import exceptions
 from crt_http._base import HttpClientConnectionBase, HttpClientStreamBase
@@ -26,6 +27,8 @@ from crt_http.aio._stream import Headers, StreamCore, check_window_increment
 from crt_http.io import ClientBootstrap, SocketOptions, TlsConnectionOptions
 
 __all__ = ["HttpClientConnection", "Http2ClientConnection", "HttpClientStream", "Http2ClientStream"]
+
+_LAZY_FUTURE_LOCK = threading.Lock()
 
 
 def _new(mode: Mode, kwargs: Dict[str, Any]) -> concurrent.futures.Future:
@@ -215,20 +218,42 @@ class Http2ClientStream(_SyncStream):
     As in awscrt, it derives from ``HttpClientStreamBase``, not from :class:`HttpClientStream`.
     """
 
-    __slots__ = ("_remote_end_stream_future",)
+    # The future is made on first use (most callers never ask): _remote_end holds the
+    # outcome once the loop thread knows it (True: END_STREAM arrived, else the error).
+    # Each side writes its own slot, then reads the other's, so at least one of them settles
+    # the future (both may: the second finds it done).
+    __slots__ = ("_remote_end_stream_future", "_remote_end")
 
     def __init__(self, connection: _SyncConnection, request: HttpRequest,
                  on_response: Optional[Callable[..., None]] = None,
                  on_body: Optional[Callable[..., None]] = None,
                  manual_write: bool = False) -> None:
-        self._remote_end_stream_future: concurrent.futures.Future = concurrent.futures.Future()
+        self._remote_end_stream_future: Optional[concurrent.futures.Future] = None
+        self._remote_end: Union[bool, BaseException, None] = None
         super().__init__(connection, request, on_response, on_body, manual_write=manual_write)
 
     @property
     def remote_end_stream_future(self) -> concurrent.futures.Future:
         """Completes when the server's END_STREAM arrives; fails with ``RuntimeError`` if the
         stream ends without one."""
-        return self._remote_end_stream_future
+        future = self._remote_end_stream_future
+        if future is None:
+            with _LAZY_FUTURE_LOCK:  # two threads asking first get the same future
+                future = self._remote_end_stream_future
+                if future is None:
+                    future = self._remote_end_stream_future = concurrent.futures.Future()
+            self._settle_remote_end(future)
+        return future
+
+    def _settle_remote_end(self, future: concurrent.futures.Future) -> None:
+        outcome = self._remote_end
+        try:
+            if outcome is True:
+                future.set_result(None)
+            elif isinstance(outcome, BaseException):
+                future.set_exception(outcome)
+        except concurrent.futures.InvalidStateError:  # the other thread settled it first
+            pass
 
     def write_data(self, data_stream: Any, end_stream: bool = False) -> concurrent.futures.Future:
         """Queue one piece of the request body (``manual_write=True`` only).
@@ -253,14 +278,18 @@ class Http2ClientStream(_SyncStream):
         return body.write(data, bool(end_stream))
 
     def on_remote_end(self) -> None:
-        if not self._remote_end_stream_future.done():
-            self._remote_end_stream_future.set_result(None)
+        self._end_remote(True)
 
     def on_complete(self, error: Optional[BaseException]) -> None:
-        if not self._remote_end_stream_future.done():
-            self._remote_end_stream_future.set_exception(
-                RuntimeError("Stream completed without receiving remote END_STREAM"))
+        self._end_remote(RuntimeError("Stream completed without receiving remote END_STREAM"))
         super().on_complete(error)
+
+    def _end_remote(self, outcome: Union[bool, BaseException]) -> None:
+        if self._remote_end is None:
+            self._remote_end = outcome
+            future = self._remote_end_stream_future
+            if future is not None:
+                self._settle_remote_end(future)
 
 
 class ManualBody:
