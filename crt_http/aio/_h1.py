@@ -260,7 +260,11 @@ class H1Driver(ConnectionDriver, asyncio.BufferedProtocol):
 
     def _undelivered(self) -> bool:
         return self.current is not None and (
-            self._pending is not None or self._held is not None or bool(self.h11.trailing_data[0]))
+            self._pending is not None or self._held is not None or self._h11_holds_input())
+
+    def _h11_holds_input(self) -> bool:
+        """h11 has received bytes it has not parsed (``trailing_data`` without the copy)."""
+        return bool(self.h11._receive_buffer)  # type: ignore[attr-defined]
 
     def _finalize(self) -> None:
         """After the transport is gone: end what is left and complete ``shutdown_future``."""
@@ -339,7 +343,7 @@ class H1Driver(ConnectionDriver, asyncio.BufferedProtocol):
                 if core is None or not self._deliver(core, self._held):
                     return False
             if core is None:
-                if conn.their_state is h11.IDLE and conn.trailing_data[0]:
+                if conn.their_state is h11.IDLE and self._h11_holds_input():
                     raise h11.RemoteProtocolError("received data while no request was in flight")
                 return True
             event = conn.next_event()
@@ -521,7 +525,7 @@ class H1Driver(ConnectionDriver, asyncio.BufferedProtocol):
         self.current = None
         self._body_left = 0
         reusable = conn.our_state is h11.DONE and conn.their_state is h11.DONE
-        if reusable and conn.trailing_data[0]:
+        if reusable and self._h11_holds_input():
             reusable = False  # the server sent more than the response it declared
         if reusable:
             conn.start_next_cycle()
