@@ -25,8 +25,10 @@ whole response head (no padding or priority), on a stream of ours is taken by
 checks what h2 checks, or declines and leaves the frame to h2; frames before it in the same
 read go to h2 first, every other frame goes through h2 in order. This skips h2's per-frame
 parsing, event objects and its eager ``repr()`` of every frame for trace logging, and
-decodes and validates a repeated response head once. The test suite runs with the fast
-path on and off.
+decodes and validates a repeated response head once. A run of DATA frames of one stream
+in one read reaches the stream as one chunk (up to ``MAX_JOINED_DATA``). The driver is a
+``BufferedProtocol``: TLS decrypts into its read buffer, and each payload is copied out
+once. The test suite runs with the fast path on and off.
 
 Receive windows are ours (:class:`_Credit`): the peer may send what we advertised; bytes
 the sink has taken (or, in manual mode, what ``update_window`` granted) are owed back and
@@ -64,6 +66,11 @@ _huffman_cache.install()
 DEFAULT_CONNECTION_WINDOW = 16 * 1024 * 1024
 DEFAULT_MAX_FRAME_SIZE = 1024 * 1024
 SYNC_STREAM_WINDOW = 8 * 1024 * 1024
+# DATA frames of one stream in one read are joined into chunks of up to this size (below
+# glibc's 128 KiB mmap threshold); a frame this large or larger is a chunk of its own.
+MAX_JOINED_DATA = 64 * 1024
+READ_BUFFER = 256 * 1024  # bytes asked of each read
+READ_MIN = 16 * 1024  # less room than this left behind a kept frame start: a larger buffer
 H2_DEFAULT_WINDOW = 65535
 _CONNECTION_HEADERS = frozenset(
     [b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade", b"host"])
@@ -231,7 +238,7 @@ def _decode(raw: List[Tuple[bytes, bytes]]) -> Tuple[Optional[bytes], List[Tuple
     return status, out
 
 
-class H2Driver(ConnectionDriver, asyncio.Protocol):
+class H2Driver(ConnectionDriver, asyncio.BufferedProtocol):
     """One HTTP/2 connection with its streams multiplexed."""
 
     version = HttpVersion.Http2
@@ -253,7 +260,11 @@ class H2Driver(ConnectionDriver, asyncio.Protocol):
         self._settings_waiter: Optional[asyncio.Future] = None
         self._got_settings = False
         self._preface_head = b""  # first bytes from the peer, until its frame type is known
-        self._partial = bytearray()  # the start of a frame not yet complete (fast path)
+        # Reads land in _buffer after the _have bytes kept from the previous read (the start
+        # of a frame not yet complete); nothing handed on is a view into it.
+        self._buffer = bytearray(READ_BUFFER)
+        self._view = memoryview(self._buffer)
+        self._have = 0
 
         settings: Dict[int, int] = {
             h2.settings.SettingCodes.ENABLE_PUSH: 0,
@@ -328,22 +339,46 @@ class H2Driver(ConnectionDriver, asyncio.Protocol):
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
+    def get_buffer(self, sizehint: int) -> memoryview:
+        if len(self._buffer) - self._have < READ_MIN:
+            have = self._have
+            need = have + READ_BUFFER
+            if have >= 9:  # room for the whole frame that has begun, at once
+                need += (self._buffer[0] << 16) | (self._buffer[1] << 8) | self._buffer[2]
+            self._resize(need)
+        return self._view[self._have:]
+
+    def _resize(self, size: int) -> None:
+        buffer = bytearray(size)
+        buffer[:self._have] = self._view[:self._have]
+        self._buffer = buffer
+        self._view = memoryview(buffer)
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.io_bytes += nbytes
+        self._received(self._have + nbytes)
+
     def data_received(self, data: bytes) -> None:
+        """Bytes that arrived outside the buffer protocol (replayed after a handover)."""
         self.io_bytes += len(data)
+        have = self._have
+        if len(self._buffer) - have < len(data):
+            self._resize(have + len(data) + READ_BUFFER)
+        self._buffer[have:have + len(data)] = data
+        self._received(have + len(data))
+
+    def _received(self, size: int) -> None:
+        """Process ``_buffer[:size]``; keep an incomplete frame at its start."""
+        self._have = 0
         if self.local_close:  # see _to_h2
             return
-        if len(self._preface_head) < 4 and not self._check_preface(data):
+        view = self._view[:size]
+        if len(self._preface_head) < 4 and not self._check_preface(view):
             return
         if not FAST_PATH:
-            if self._to_h2(data):
+            if self._to_h2(view):
                 self._flush()
             return
-        partial = self._partial
-        if partial:
-            partial += data
-            data = partial  # type: ignore[assignment]
-        view = memoryview(data)
-        size = len(view)
         pos = start = 0  # view[start:pos] holds whole frames that h2 has not seen yet
         max_frame = self.conn.max_inbound_frame_size
         streams = self.streams
@@ -369,51 +404,84 @@ class H2Driver(ConnectionDriver, asyncio.Protocol):
                         if not self._to_h2(view[start:pos]):
                             return
                         start = pos
-                    taken = self._fast_frame(ftype, flags & 0x1, stream_id, view[pos + 9:end])
-                    if taken is None:
-                        return
-                    if taken:
-                        start = end
+                    if ftype == 0:
+                        run_end = self._fast_data(view, pos, size, stream_id, max_frame)
+                        if run_end:
+                            start = end = run_end
+                    else:
+                        taken = self._fast_head(flags & 0x1, stream_id, view[pos + 9:end])
+                        if taken is None:
+                            return
+                        if taken:
+                            start = end
             pos = end
         if start < pos and not self._to_h2(view[start:pos]):
             return
-        view.release()
         if pos < size:
-            if partial:
-                del partial[:pos]
-            else:
-                self._partial = bytearray(data[pos:])
-        elif partial:
-            partial.clear()
+            self._have = size - pos
+            self._view[:self._have] = view[pos:size]  # memmove
         self._flush()
 
-    def _fast_frame(self, ftype: int, end_stream: int, stream_id: int, payload: memoryview) -> Optional[bool]:
-        """Take a DATA or HEADERS frame on an open stream past h2's parser (see
-        :mod:`crt_http.aio._h2_fast`); False if h2 must take it, None if the connection failed."""
+    def _fast_data(self, view: memoryview, pos: int, size: int, stream_id: int, max_frame: int) -> int:
+        """Take the run of whole DATA frames without padding on ``stream_id`` that starts at
+        ``pos`` (see :meth:`FastH2Connection.consume_data`, one call per frame) and deliver
+        their payloads as one chunk; return where the run ends, 0 if h2 must take the first
+        frame. (nginx sends 8 KiB frames: a read holds dozens of them.)"""
+        stream = self.streams.get(stream_id)
+        if stream is None:
+            return 0
+        consume = self.conn.consume_data
+        pieces = []
+        ended = False
+        total = 0
+        while True:
+            length = (view[pos] << 16) | (view[pos + 1] << 8) | view[pos + 2]
+            end_stream = bool(view[pos + 4] & 0x1)
+            if not consume(stream_id, length, end_stream):
+                break
+            end = pos + 9 + length
+            pieces.append(view[pos + 9:end])
+            pos = end
+            if end_stream:
+                ended = True
+                break
+            total += length
+            if (total >= MAX_JOINED_DATA or size - pos < 9 or view[pos + 3] != 0 or view[pos + 4] & 0x08
+                    or int.from_bytes(view[pos + 5:pos + 9], "big") & 0x7FFFFFFF != stream_id):
+                break
+            length = (view[pos] << 16) | (view[pos + 1] << 8) | view[pos + 2]
+            if length > max_frame or pos + 9 + length > size:
+                break
+        if not pieces:
+            return 0
+        data = bytes(pieces[0]) if len(pieces) == 1 else b"".join(pieces)
+        self._receive_payload(stream_id, stream, data, len(data))
+        if ended:
+            self._on_stream_ended(stream_id)
+        return pos
+
+    def _fast_head(self, end_stream: int, stream_id: int, block: memoryview) -> Optional[bool]:
+        """Take a HEADERS frame carrying a whole header block on a stream of ours (see
+        :meth:`FastH2Connection.receive_head`); False if h2 must take it, None if the
+        connection failed."""
         stream = self.streams.get(stream_id)
         if stream is None:
             return False
-        conn = self.conn
-        if ftype == 0:
-            if not conn.consume_data(stream_id, len(payload), bool(end_stream)):
-                return False
-            self._receive_payload(stream_id, stream, bytes(payload), len(payload))
-        else:
-            try:
-                head = conn.receive_head(stream_id, bytes(payload), bool(end_stream))
-            except h2.exceptions.ProtocolError as exc:
-                self._flush()
-                self._fatal(exceptions.translate(exc, f"HTTP/2 frames from {self.where}"))
-                return None
-            if head is None:
-                return False
-            if self._first_byte_timeout:
-                self.deadlines.clear(stream.core)
-            if head.__class__ is not ResponseHead:
-                for event in head:  # type: ignore[union-attr]
-                    self._dispatch(event)
-                return True
-            self._on_response(stream, head)  # type: ignore[arg-type]
+        try:
+            head = self.conn.receive_head(stream_id, bytes(block), bool(end_stream))
+        except h2.exceptions.ProtocolError as exc:
+            self._flush()
+            self._fatal(exceptions.translate(exc, f"HTTP/2 frames from {self.where}"))
+            return None
+        if head is None:
+            return False
+        if self._first_byte_timeout:
+            self.deadlines.clear(stream.core)
+        if head.__class__ is not ResponseHead:
+            for event in head:  # type: ignore[union-attr]
+                self._dispatch(event)
+            return True
+        self._on_response(stream, head)
         if end_stream:
             self._on_stream_ended(stream_id)
         return True
