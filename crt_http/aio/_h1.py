@@ -67,11 +67,21 @@ class _StrictChunkedReader(ChunkedReader):
         return super().__call__(buf)
 
 
+_EOM = h11.EndOfMessage()
+
+
+class _LengthReader(ContentLengthReader):
+    """h11's Content-Length reader, ending the body with one shared (immutable) EndOfMessage."""
+
+    def __call__(self, buf: Any) -> Any:
+        return _EOM if self._remaining == 0 else super().__call__(buf)
+
+
 _READERS: Dict[Any, Any] = dict(READERS)
 _READERS[h11.SEND_BODY] = dict(READERS[h11.SEND_BODY], chunked=_StrictChunkedReader)  # type: ignore[arg-type]
 _FAST_READERS = dict(_READERS)
 _FAST_READERS[(h11.SERVER, h11.SEND_RESPONSE)] = read_response_head
-_EOM = h11.EndOfMessage()
+_FAST_READERS[h11.SEND_BODY] = dict(_READERS[h11.SEND_BODY], **{"content-length": _LengthReader})
 
 
 class _H11Connection(h11.Connection):
@@ -369,7 +379,7 @@ class H1Driver(ConnectionDriver, asyncio.BufferedProtocol):
                 core.deliver_head(event.status_code, list(self._last_headers), version)  # type: ignore[union-attr]
                 if core.state == DONE:
                     return False
-                if FAST_PATH and type(conn._reader) is ContentLengthReader:  # type: ignore[attr-defined]
+                if FAST_PATH and type(conn._reader) is _LengthReader:  # type: ignore[attr-defined]
                     self._body_left = conn._reader._remaining  # type: ignore[attr-defined]
             elif cls is _EndOfMessage:
                 trailers = event.headers  # type: ignore[union-attr]
