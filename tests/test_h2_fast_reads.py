@@ -100,3 +100,38 @@ async def test_two_streams_interleaved_in_one_write(api: str, raw_server: Any, l
     finally:
         await conn.close()
     assert [r.body for r in results] == bodies
+
+
+@APIS
+@pytest.mark.parametrize("limit", ["content-length", "window"])
+async def test_run_breaking_a_limit_midway_fails_the_connection(api: str, limit: str, raw_server: Any,
+                                                               loop_impl: str) -> None:
+    """Ten 1000-byte DATA frames in one write; the sixth passes the content-length (5500) or
+    the stream window (5500, manual window management): h2's error, as without the fast path."""
+    from tests.faults.h2peer import FLOW_CONTROL_ERROR, PROTOCOL_ERROR, goaway_codes
+    from tests.faults.support import expect_error
+
+    recorded: List[Any] = []
+
+    async def script(peer: H2Peer) -> None:
+        await peer.handshake()
+        sid = await peer.request()
+        length = "5500" if limit == "content-length" else "10000"
+        frames = [peer.head(sid, 200, [("content-length", length)]).serialize()]
+        frames += [peer.data(sid, pattern(1000), i == 9).serialize() for i in range(10)]
+        peer.send(b"".join(frames))
+        recorded.append(peer)
+
+    kwargs = {} if limit == "content-length" else {"manual_window_management": True, "initial_window_size": 5500}
+    server = script_server(raw_server, script)
+    conn = await connect(api, "h2", "127.0.0.1", server.port, loop_impl=loop_impl, **kwargs)
+    try:
+        await expect_error(conn.start("GET", "/").response(5), "AWS_ERROR_HTTP_PROTOCOL_ERROR")
+    finally:
+        await conn.close()
+    for _ in range(200):  # the peer records frames as they come (bounded wait)
+        if goaway_codes(recorded[0].frames):
+            break
+        await asyncio.sleep(0.01)
+    expected = PROTOCOL_ERROR if limit == "content-length" else FLOW_CONTROL_ERROR
+    assert goaway_codes(recorded[0].frames)[:1] == [expected]

@@ -40,6 +40,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import struct
 from collections import deque
 from typing import Any, Deque, Dict, List, Optional, Tuple
 
@@ -76,6 +77,7 @@ _CONNECTION_HEADERS = frozenset(
     [b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade", b"host"])
 _BAD_VALUE = re.compile(rb"[\r\n\x00]").search
 _SETTING_CODES = {int(s): s for s in Http2SettingID}
+_FRAME_HEAD = struct.Struct(">BHBBI")  # length (8 + 16 bits), type, flags, stream id
 
 
 class _HeaderBlockBuffer(h2.frame_buffer.FrameBuffer):
@@ -424,37 +426,51 @@ class H2Driver(ConnectionDriver, asyncio.BufferedProtocol):
 
     def _fast_data(self, view: memoryview, pos: int, size: int, stream_id: int, max_frame: int) -> int:
         """Take the run of whole DATA frames without padding on ``stream_id`` that starts at
-        ``pos`` (see :meth:`FastH2Connection.consume_data`, one call per frame) and deliver
-        their payloads as one chunk; return where the run ends, 0 if h2 must take the first
-        frame. (nginx sends 8 KiB frames: a read holds dozens of them.)"""
+        ``pos`` and deliver their payloads as one chunk; return where the run ends, 0 if h2
+        must take the first frame. (nginx sends 8 KiB frames: a read holds dozens.)
+
+        :meth:`FastH2Connection.consume_data` accounts the run at once: windows and the
+        content-length count only shrink and grow by each frame's length, so the run fits
+        exactly when each of its frames does. If it does not, frames are taken one by one
+        up to the one h2 must see."""
+        unpack = _FRAME_HEAD.unpack_from
+        spans = []
+        total = 0
+        ended = False
+        while True:  # the frame at pos is whole, DATA, unpadded, on stream_id
+            high, low, _, flags, _ = unpack(view, pos)
+            end = pos + 9 + ((high << 16) | low)
+            spans.append((pos + 9, end))
+            total += end - pos - 9
+            pos = end
+            if flags & 0x1:
+                ended = True
+                break
+            if total >= MAX_JOINED_DATA or size - pos < 9:
+                break
+            high, low, ftype, flags, sid = unpack(view, pos)
+            length = (high << 16) | low
+            if (ftype or flags & 0x08 or sid & 0x7FFFFFFF != stream_id or length > max_frame
+                    or pos + 9 + length > size):
+                break
         stream = self.streams.get(stream_id)
         if stream is None:
             return 0
         consume = self.conn.consume_data
-        pieces = []
-        ended = False
-        total = 0
-        while True:
-            length = (view[pos] << 16) | (view[pos + 1] << 8) | view[pos + 2]
-            end_stream = bool(view[pos + 4] & 0x1)
-            if not consume(stream_id, length, end_stream):
-                break
-            end = pos + 9 + length
-            pieces.append(view[pos + 9:end])
-            pos = end
-            if end_stream:
-                ended = True
-                break
-            total += length
-            if (total >= MAX_JOINED_DATA or size - pos < 9 or view[pos + 3] != 0 or view[pos + 4] & 0x08
-                    or int.from_bytes(view[pos + 5:pos + 9], "big") & 0x7FFFFFFF != stream_id):
-                break
-            length = (view[pos] << 16) | (view[pos + 1] << 8) | view[pos + 2]
-            if length > max_frame or pos + 9 + length > size:
-                break
-        if not pieces:
-            return 0
-        data = bytes(pieces[0]) if len(pieces) == 1 else b"".join(pieces)
+        if not consume(stream_id, total, ended):
+            for index, (start, end) in enumerate(spans):
+                last = ended and index == len(spans) - 1
+                if not consume(stream_id, end - start, last):
+                    del spans[index:]
+                    ended = False
+                    pos = start - 9
+                    break
+            if not spans:
+                return 0
+        if len(spans) == 1:
+            data = bytes(view[spans[0][0]:spans[0][1]])
+        else:
+            data = b"".join([view[start:end] for start, end in spans])
         self._receive_payload(stream_id, stream, data, len(data))
         if ended:
             self._on_stream_ended(stream_id)
