@@ -114,13 +114,13 @@ async def test_run_breaking_a_limit_midway_fails_the_connection(api: str, limit:
     recorded: List[Any] = []
 
     async def script(peer: H2Peer) -> None:
+        recorded.append(peer)  # before sending: the client may be done before this returns
         await peer.handshake()
         sid = await peer.request()
         length = "5500" if limit == "content-length" else "10000"
         frames = [peer.head(sid, 200, [("content-length", length)]).serialize()]
         frames += [peer.data(sid, pattern(1000), i == 9).serialize() for i in range(10)]
         peer.send(b"".join(frames))
-        recorded.append(peer)
 
     kwargs = {} if limit == "content-length" else {"manual_window_management": True, "initial_window_size": 5500}
     server = script_server(raw_server, script)
