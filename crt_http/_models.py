@@ -138,6 +138,11 @@ class InputStream:
             return stream
         return cls(stream)
 
+    @property
+    def reads_into(self) -> bool:
+        """True if the stream itself fills a caller's buffer (``readinto1``/``readinto``)."""
+        return self._readinto is not None
+
     def readinto(self, buf: bytearray | memoryview) -> int | None:
         """Fill ``buf`` from the stream: bytes copied (0 at the end), or None if a
         non-blocking stream has nothing available now."""

@@ -3,7 +3,8 @@
 Concurrency comes from worker tasks: one per connection on HTTP/1.1, ``inflight`` on the
 single HTTP/2 connection. Bodies are read with ``get_next_response_chunk()`` until ``b""``;
 upload bodies go through ``HttpRequest.body_stream`` (awscrt's aio API streams
-``request_body_generator`` on HTTP/2 only).
+``request_body_generator`` on HTTP/2 only), or with ``--body-generator`` (crt_http only)
+through ``request_body_generator``, fed the async generator the aiohttp client gets.
 """
 
 from __future__ import annotations
@@ -13,15 +14,15 @@ import asyncio
 from typing import Any
 
 from . import common
-from .common import BenchError, Job, PatternReader, Stats, Timer, check, check_count
+from .common import BenchError, Job, PatternReader, Stats, Timer, agen_pieces, check, check_count
 from .crt_api import PACKAGES, CrtApi
 
 
 class AioClient:
     """One job on the asyncio API."""
 
-    def __init__(self, api: CrtApi, job: Job) -> None:
-        self.api, self.job = api, job
+    def __init__(self, api: CrtApi, job: Job, body_generator: bool = False) -> None:
+        self.api, self.job, self.body_generator = api, job, body_generator
         self.wait_s = max(30.0, 2 * job.deadline_s)
 
     async def connect(self, port: int, tls: bool, h2: bool) -> Any:
@@ -35,8 +36,12 @@ class AioClient:
     async def exchange(self, conn: Any, method: str, path: str, port: int, want: int,
                        length: int | None = None, keep_body: bool = False) -> tuple[int, int, bytes]:
         """One request; reads at most ``want`` body bytes (+1 to notice a longer body)."""
-        body = PatternReader(length, self.job.piece) if length is not None else None
-        stream = conn.request(self.api.request(method, path, port, length, body))
+        if length is not None and self.body_generator:
+            stream = conn.request(self.api.request(method, path, port, length),
+                                  request_body_generator=agen_pieces(length, self.job.piece))
+        else:
+            body = PatternReader(length, self.job.piece) if length is not None else None
+            stream = conn.request(self.api.request(method, path, port, length, body))
         status = await stream.get_response_status_code()
         size = 0
         kept = bytearray()
@@ -135,8 +140,10 @@ class AioClient:
 def run(job: Job, timer: Timer, stats: Stats, args: argparse.Namespace) -> None:
     if job.h2 and job.op in ("put", "cold"):
         raise BenchError(f"op {job.op} over HTTP/2 is not a scenario")
+    if args.body_generator and args.package != "crt_http":
+        raise BenchError("awscrt's aio API streams request_body_generator on HTTP/2 only")
     api = CrtApi(args.package, job, with_aio=True)
-    coro = AioClient(api, job).run(timer, stats)
+    coro = AioClient(api, job, args.body_generator).run(timer, stats)
     if args.uvloop:
         import uvloop
         uvloop.run(coro)
@@ -147,6 +154,9 @@ def run(job: Job, timer: Timer, stats: Stats, args: argparse.Namespace) -> None:
 def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--package", choices=PACKAGES, default="awscrt")
     parser.add_argument("--uvloop", action="store_true", help="run on uvloop")
+    parser.add_argument("--body-generator", action="store_true",
+                        help="uploads from request_body_generator (the async generator of 1 MiB "
+                             "pieces aiohttp gets) instead of body_stream (crt_http only)")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 H2_NA = "aiohttp has no HTTP/2 client"
 MEM_NA = "the memory check (M1) covers the awscrt-API clients only"
+GEN_NA = "no upload: the same as crt_http-aio-uvloop"
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,8 @@ CLIENTS: dict[str, ClientSpec] = {c.name: c for c in (
     _spec("crt_http-sync", "crt_sync", "--package", "crt_http"),
     _spec("crt_http-aio", "crt_aio", "--package", "crt_http"),
     _spec("crt_http-aio-uvloop", "crt_aio", "--package", "crt_http", "--uvloop"),
+    _spec("crt_http-aio-uvloop-gen", "crt_aio", "--package", "crt_http", "--uvloop",
+          "--body-generator", na={s: GEN_NA for s in ("S1", "S2", "S3", "S4", "S5", "S7", "S8")}),
     _spec("aiohttp", "aiohttp_client", na={"S3": H2_NA, "S5": H2_NA, "M1": MEM_NA}),
     _spec("aiohttp-uvloop", "aiohttp_client", "--uvloop",
           na={"S3": H2_NA, "S5": H2_NA, "M1": MEM_NA}),

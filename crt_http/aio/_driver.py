@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
-from typing import Any, AsyncIterator, Callable, Optional
+from typing import Any, AsyncIterator, Callable, Optional, Union
 
 from crt_http import exceptions
 from crt_http._models import HttpVersion
@@ -19,6 +19,7 @@ from crt_http.aio._stream import DONE, StreamCore
 from crt_http.aio._timer import Deadlines
 
 BODY_READ_SIZE = 256 * 1024
+Buffer = Union[bytes, memoryview]
 
 # Drivers that paused reading. asyncio references a transport only while it is registered
 # for reading; a paused one (and its driver, streams and requests with it) would otherwise
@@ -241,9 +242,15 @@ def close_or_abort(transport: asyncio.BaseTransport) -> None:
         transport.close()
 
 
-async def body_chunks(core: StreamCore) -> AsyncIterator[bytes]:
+async def body_chunks(core: StreamCore,
+                      buffer_free: Optional[Callable[[], bool]] = None) -> AsyncIterator[Buffer]:
     """The request body of ``core``, from its async generator or its ``body_stream``.
 
+    A ``body_stream`` that reads into buffers is read into one buffer again and again: a
+    chunk is a view of it, valid until the caller asks for the next chunk; then
+    ``buffer_free()`` says whether nothing (the transport included) still holds the last
+    one, and a new buffer is taken if something does (no ``buffer_free``: the caller copies
+    what it sends, as h2 does). Other sources give ``bytes``.
     A source that raises or yields a non-bytes item ends in AWS_IO_STREAM_READ_FAILED.
     Closing this iterator (the driver does, however the upload ends) closes the caller's
     async generator too, so its ``finally`` runs now and not whenever it is collected.
@@ -258,6 +265,17 @@ async def body_chunks(core: StreamCore) -> AsyncIterator[bytes]:
                     raise TypeError(f"request_body_generator yielded {type(chunk).__name__}, not bytes")
                 if chunk:
                     yield bytes(chunk)
+        elif stream is not None and stream.reads_into:
+            view = memoryview(bytearray(BODY_READ_SIZE))
+            while True:
+                got = stream.readinto(view)
+                if got is None:
+                    raise BlockingIOError("the body stream has no data available now")
+                if not got:
+                    break
+                yield view[:got]
+                if buffer_free is not None and not buffer_free():
+                    view = memoryview(bytearray(BODY_READ_SIZE))
         elif stream is not None:
             while True:
                 chunk = stream.read(BODY_READ_SIZE)

@@ -502,12 +502,19 @@ class H1Driver(ConnectionDriver, asyncio.BufferedProtocol):
         conn = self.h11
         transport = self.transport
         assert transport is not None
-        chunks = body_chunks(core)
+        # Writing pauses once the transport holds a byte or two and resumes when it holds none,
+        # so after a drain the body buffer may be refilled. (high=0 can leave asyncio's TLS
+        # transport paused with nothing buffered: it pauses on size >= high.)
+        transport.set_write_buffer_limits(high=1, low=0)  # type: ignore[attr-defined]
+        chunks = body_chunks(core, lambda: not transport.get_write_buffer_size())  # type: ignore[attr-defined]
         try:
             async for chunk in chunks:
                 if core.state == DONE or conn.our_state is not h11.SEND_BODY:
                     return
-                transport.write(conn.send(h11.Data(data=chunk)))  # type: ignore[arg-type]
+                pieces = conn.send_with_data_passthrough(h11.Data(data=chunk))  # type: ignore[arg-type]
+                assert pieces is not None
+                # Content-Length framing: the chunk itself, not a joined copy of it.
+                transport.write(pieces[0] if len(pieces) == 1 else b"".join(pieces))
                 self.io_bytes += len(chunk)
                 if self._write_paused:
                     await self.drain()
