@@ -85,7 +85,7 @@ async def test_two_streams_interleaved_in_one_write(api: str, raw_server: Any, l
         sids = [await peer.request(), await peer.request()]
         out: List[bytes] = [peer.head(sids[1], 200).serialize(), peer.head(sids[0], 200).serialize()]
         for offset in range(0, 70_000, 5000):
-            for sid, body in zip(sids, bodies):
+            for sid, body in zip(sids, bodies, strict=True):
                 if offset < len(body):
                     out.append(peer.data(sid, body[offset:offset + 5000]).serialize())
         out.append(peer.data(sids[1], b"", end_stream=True).serialize())

@@ -525,7 +525,7 @@ class H2Driver(ConnectionDriver, asyncio.BufferedProtocol):
             return False
         return True
 
-    def _check_preface(self, data: bytes) -> bool:
+    def _check_preface(self, data: memoryview) -> bool:
         """RFC 9113 3.4: the server's first frame is SETTINGS (type 4). h2 would buffer an
         HTTP/1.1 answer as one huge frame and wait; fail at once (ready() reports 2060)."""
         head = self._preface_head = self._preface_head + bytes(data[:4 - len(self._preface_head)])

@@ -13,7 +13,7 @@ checks what h2 checks, and hands anything unusual to h2 itself before changing a
   order; a block that left the decoder's table unchanged maps to the same headers while the
   table stays unchanged, so a repeat is served with h2's validation already done (nginx,
   for one, keeps its table empty: every response head but the ``date`` is a repeat);
-* :meth:`~FastH2Connection.consume_data` accounts a DATA frame without padding.
+* :meth:`~FastH2Connection.consume_data` accounts DATA frames without padding.
 
 The tables are :class:`VersionedTable`: their ``version`` changes with every change of
 their contents or size, which is what makes a memoized block exact.
@@ -107,13 +107,14 @@ class FastH2Connection(h2.connection.H2Connection):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.encoder.header_table = _versioned(self.encoder.header_table)
+        self._encoder_table = self.encoder.header_table = _versioned(self.encoder.header_table)
+        self._decoder_table = self.decoder.header_table = _versioned(self.decoder.header_table)
         self._encoded: Dict[Tuple[Header, ...], Tuple[int, bytes]] = {}
         self._heads: Dict[bytes, ResponseHead] = {}
 
     def use_decoder(self, decoder: Any) -> None:
         """Install ``decoder`` (fresh, no block decoded yet) with a versioned table."""
-        decoder.header_table = _versioned(decoder.header_table)
+        self._decoder_table = decoder.header_table = _versioned(decoder.header_table)
         self.decoder = decoder
 
     # ---- sending -----------------------------------------------------------------------
@@ -138,7 +139,7 @@ class FastH2Connection(h2.connection.H2Connection):
         self._data_to_send += _frames(stream_id, self._encode(headers), end_stream, self.max_outbound_frame_size)
 
     def _encode(self, headers: Tuple[Header, ...]) -> bytes:
-        table = self.encoder.header_table
+        table = self._encoder_table
         if table.resized:  # the block starts with a table size update
             return self.encoder.encode(headers)
         version = table.version
@@ -171,7 +172,7 @@ class FastH2Connection(h2.connection.H2Connection):
         if machine.state not in _DATA_STATES or machine.headers_received:
             return None
         decoder = self.decoder
-        table = decoder.header_table
+        table = self._decoder_table
         key = (table.version, decoder.max_allowed_table_size, decoder.max_header_list_size)
         head_request = stream.request_method == b"HEAD"  # h2 then ignores content-length
         memo = None if head_request else self._heads.get(block)
@@ -204,9 +205,10 @@ class FastH2Connection(h2.connection.H2Connection):
         return head
 
     def consume_data(self, stream_id: int, length: int, end_stream: bool) -> bool:
-        """Account a DATA frame of ``length`` bytes, no padding, on ``stream_id`` as h2
-        would (windows, content-length, END_STREAM); False (nothing changed) if h2 must
-        see the frame."""
+        """Account DATA of ``length`` bytes without padding on ``stream_id`` as h2 would
+        (windows, content-length, END_STREAM): one frame, or a run of frames whose last
+        one carries ``end_stream`` (the checks and changes add up frame by frame). False
+        (nothing changed) if h2 must see the frame(s)."""
         stream = self.streams.get(stream_id)
         if (stream is None or self.incoming_buffer._headers_buffer
                 or self.state_machine.state is not _CLIENT_OPEN):
