@@ -31,13 +31,14 @@ sysdeps:
 demo: venv
 	$(PY) examples/demo.py
 
-# The HTTP/2 DATA fast path is on by default; its body, flow-control and conformance tests
-# run a second time with it off (the HTTP/1.1 fast path is parametrized inside the tests).
-H2_FASTPATH_TESTS := tests/test_h2_bodies.py tests/test_h2_flow_control.py tests/faults/test_conformance_h2.py
+# The fast paths (HTTP/1.1 heads and bodies, HTTP/2 HEADERS and DATA) are on by default; the
+# HTTP/2 body, flow-control, conformance and fast-path tests and the body-buffer tests run a
+# second time with them off (HTTP/1.1 end-to-end tests parametrize FAST_PATH themselves).
+FAST_PATH_OFF_TESTS := tests/test_h2_bodies.py tests/test_h2_flow_control.py tests/faults/test_conformance_h2.py tests/test_h2_fast_state.py tests/test_h2_fast_exchanges.py tests/test_h2_fast_reads.py tests/test_h1_fast.py tests/test_body_chunks.py
 
 test: venv sysdeps
 	$(PY) -m pytest -q tests
-	CRT_HTTP_FAST_PATH=0 $(PY) -m pytest -q $(H2_FASTPATH_TESTS)
+	CRT_HTTP_FAST_PATH=0 $(PY) -m pytest -q $(FAST_PATH_OFF_TESTS)
 
 lint: venv
 	$(VENV)/bin/ruff check crt_http tests benchmarks examples
