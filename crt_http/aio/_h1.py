@@ -28,6 +28,7 @@ from collections import deque
 from typing import Any, Deque, Dict, List, Optional, Tuple
 
 import h11
+from h11._connection import _body_framing
 from h11._readers import READERS, ChunkedReader, ContentLengthReader, Http10Reader
 
 from crt_http import exceptions
@@ -89,9 +90,15 @@ class _H11Connection(h11.Connection):
     bodies and, on the fast path, :func:`read_response_head` for heads."""
 
     def _get_io_object(self, role: Any, event: Any, io_dict: Any) -> Any:
+        # h11's own selection (framing by h11's _body_framing), from our reader table, in one
+        # call and without h11's typing.cast() of the event (a typing-cache lookup each time).
         if io_dict is READERS:
             io_dict = _FAST_READERS if FAST_PATH else _READERS
-        return super()._get_io_object(role, event, io_dict)
+        state = self._cstate.states[role]
+        if state is h11.SEND_BODY:
+            framing_type, args = _body_framing(self._request_method, event)  # type: ignore[arg-type]
+            return io_dict[h11.SEND_BODY][framing_type](*args)
+        return io_dict.get((role, state))
 
 
 def decode_headers(raw: Any) -> List[Tuple[str, str]]:
