@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crt_http.aio._h1_fast import read_response_head, request_event
+from tests.clients import connect
 from tests.faults.test_conformance_h1 import CASES
 
 EDGE_HEADS = [
@@ -167,3 +168,18 @@ def test_request_event_refuses_what_h11_refuses(headers):
 def test_request_event_sends_non_ascii_values_as_utf8():
     event = request_event("GET", "/", [("Host", "a"), ("X-Name", "caf\u00e9")])
     assert event.headers.raw_items()[1] == (b"X-Name", "caf\u00e9".encode())
+
+
+@pytest.mark.parametrize("api", ["aio", "sync"])
+async def test_same_head_frames_by_request_method(api, raw_server):
+    """One head, byte for byte, answers GET, HEAD and GET on one connection: the repeated
+    (same) event must still be framed by each request's method (HEAD: no body)."""
+    head = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n"
+    server = raw_server(responses=[(head + "ok").encode(), head.encode(), (head + "ok").encode()])
+    conn = await connect(api, "h1", "127.0.0.1", server.port)
+    try:
+        got = [await conn.request(method, "/", timeout=5) for method in ("GET", "HEAD", "GET")]
+    finally:
+        await conn.close()
+    assert [(r.status, r.body) for r in got] == [(200, b"ok"), (200, b""), (200, b"ok")]
+    assert server.connections_accepted == 1

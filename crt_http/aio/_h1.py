@@ -89,6 +89,12 @@ class _H11Connection(h11.Connection):
     """h11's client connection with our readers: :class:`_StrictChunkedReader` for chunked
     bodies and, on the fast path, :func:`read_response_head` for heads."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # id(event) -> (event, request method, h11's framing of its body): heads repeated
+        # on the fast path come back as the same immutable event.
+        self._framings: Dict[int, Tuple[Any, Any, Any]] = {}
+
     def _get_io_object(self, role: Any, event: Any, io_dict: Any) -> Any:
         # h11's own selection (framing by h11's _body_framing), from our reader table, in one
         # call and without h11's typing.cast() of the event (a typing-cache lookup each time).
@@ -96,9 +102,21 @@ class _H11Connection(h11.Connection):
             io_dict = _FAST_READERS if FAST_PATH else _READERS
         state = self._cstate.states[role]
         if state is h11.SEND_BODY:
-            framing_type, args = _body_framing(self._request_method, event)  # type: ignore[arg-type]
+            framing_type, args = self._framing(event)
             return io_dict[h11.SEND_BODY][framing_type](*args)
         return io_dict.get((role, state))
+
+    def _framing(self, event: Any) -> Any:
+        """``_body_framing(request method, event)``, once per event and method."""
+        method = self._request_method
+        known = self._framings.get(id(event))
+        if known is not None and known[0] is event and known[1] == method:
+            return known[2]
+        framing = _body_framing(method, event)  # type: ignore[arg-type]
+        if len(self._framings) >= 8:
+            self._framings.clear()
+        self._framings[id(event)] = (event, method, framing)
+        return framing
 
 
 def decode_headers(raw: Any) -> List[Tuple[str, str]]:
