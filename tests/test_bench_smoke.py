@@ -107,3 +107,11 @@ def test_nginx_scenarios_skipped_without_nginx(smoke: dict[str, Any], tmp_path: 
                        "--scenarios", "S1,S6", "--clients", "raw")
     check_skips(forced, ("S1",))
     assert [r["status"] for r in forced["runs"] if r["scenario"] == "S6"] == ["ok"]
+
+
+def test_instruction_count_loop_runs() -> None:
+    """The loop `make instructions` counts under valgrind runs and checks every response."""
+    out = subprocess.run([sys.executable, "-m", "benchmarks.instructions", "--loop", "30"],
+                         capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "30 requests, every response checked"
