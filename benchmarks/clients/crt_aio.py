@@ -76,25 +76,11 @@ class AioClient:
                 await conn.close()
                 return n
             await once()
-            timer.start(job.deadline_s)
-            for _ in range(job.count):
-                if timer.expired():
-                    stats.partial = True
-                    break
-                stats.bytes += await once()
-                stats.requests += 1
-            timer.stop()
+            await common.repeat(job, timer, stats, once)
         elif job.op == "put":
             conn = await self.connect(job.sink_port, False, False)
             await self.put_one(conn, 1)
-            timer.start(job.deadline_s)
-            for _ in range(job.count):
-                if timer.expired():
-                    stats.partial = True
-                    break
-                stats.bytes += await self.put_one(conn, job.size)
-                stats.requests += 1
-            timer.stop()
+            await common.repeat(job, timer, stats, lambda: self.put_one(conn, job.size))
             await conn.close()
         elif job.op == "mem":
             down = await self.connect(job.port, job.tls, job.h2)
