@@ -10,6 +10,8 @@
 - ``outcome(coro)``: run one exchange bounded by ``EXAMPLE_BOUND`` seconds; returns the
   Response or the AwsCrtError. Anything else fails the test: a hang (TimeoutError) or an
   exception that is not an AwsCrtError named ``AWS_...``.
+- ``exchange(api, proto, port, headers)``: one GET / on a new connection, as ``outcome``
+  sees it; the connection is closed whatever happened.
 - ``Script``: the server's current script, swapped between examples (the servers read it
   per connection).
 - ``write_in_pieces(writer, data, cuts)``: write ``data`` cut at ``cuts``, with a pause
@@ -21,11 +23,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import Any, Awaitable, Optional
+from typing import Any, Awaitable, Iterable, Optional, Tuple
 
 from hypothesis import HealthCheck, settings
 
 from crt_http.exceptions import AwsCrtError
+from tests.clients import connect
 
 EXAMPLES = int(os.environ.get("CRT_HTTP_FUZZ_EXAMPLES", "40"))
 EXAMPLE_BOUND = 2.0
@@ -69,6 +72,14 @@ async def outcome(coro: Awaitable[Any], bound: float = EXAMPLE_BOUND) -> Any:
     except AwsCrtError as exc:
         assert exc.name.startswith("AWS_"), repr(exc)
         return exc
+
+
+async def exchange(api: str, proto: str, port: int, headers: Iterable[Tuple[str, str]] = ()) -> Any:
+    conn = await connect(api, proto, "127.0.0.1", port)
+    try:
+        return await outcome(conn.request("GET", "/", headers, timeout=5))
+    finally:
+        await conn.close()
 
 
 async def write_in_pieces(writer: asyncio.StreamWriter, data: bytes, cuts: Any = ()) -> None:

@@ -18,9 +18,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from crt_http.exceptions import AwsCrtError
-from tests.clients import Response, connect
+from tests.clients import Response
 from tests.faults.support import no_asyncio_errors  # noqa: F401  (the fixture)
-from tests.fuzz_support import TEST_TIMEOUT, Runner, Script, fuzz_settings, outcome, write_in_pieces
+from tests.fuzz_support import TEST_TIMEOUT, Runner, Script, exchange, fuzz_settings, write_in_pieces
 
 pytestmark = [pytest.mark.fuzz, pytest.mark.usefixtures("no_asyncio_errors"),
               pytest.mark.timeout(TEST_TIMEOUT)]
@@ -104,14 +104,6 @@ def h1_fuzz_server(raw_server: Any) -> Iterator[Tuple[Any, Script]]:
     yield raw_server(handler), script
 
 
-async def exchange(api: str, port: int) -> Any:
-    conn = await connect(api, "h1", "127.0.0.1", port)
-    try:
-        return await outcome(conn.request("GET", "/", [("host", "fuzz")], timeout=5))
-    finally:
-        await conn.close()
-
-
 @API
 def test_valid_responses_delivered_exactly(api, h1_fuzz_server):
     server, script = h1_fuzz_server
@@ -122,7 +114,7 @@ def test_valid_responses_delivered_exactly(api, h1_fuzz_server):
     def check(case: Any, cuts: List[int]) -> None:
         wire, status, headers, body, trailers = case
         script.value = (wire, cuts)
-        result = runner.run(exchange(api, server.port))
+        result = runner.run(exchange(api, "h1", server.port, [("host", "fuzz")]))
         assert isinstance(result, Response), result
         assert (result.status, result.body) == (status, body)
         delivered = [(n, v) for n, v in result.headers if n.lower() not in RESERVED]
@@ -147,7 +139,7 @@ def test_broken_responses_end_named(api, source, h1_fuzz_server):
     @given(strategy, st.lists(st.integers(1, 400), max_size=3))
     def check(wire: bytes, cuts: List[int]) -> None:
         script.value = (wire, cuts)
-        result = runner.run(exchange(api, server.port))
+        result = runner.run(exchange(api, "h1", server.port, [("host", "fuzz")]))
         assert isinstance(result, (Response, AwsCrtError))
 
     try:

@@ -22,10 +22,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from crt_http.exceptions import AwsCrtError
-from tests.clients import Response, connect
+from tests.clients import Response
 from tests.faults.h2peer import H2Peer, raw_frame
 from tests.faults.support import no_asyncio_errors  # noqa: F401  (the fixture)
-from tests.fuzz_support import TEST_TIMEOUT, Runner, Script, fuzz_settings, outcome, write_in_pieces
+from tests.fuzz_support import TEST_TIMEOUT, Runner, Script, exchange, fuzz_settings, write_in_pieces
 
 pytestmark = [pytest.mark.fuzz, pytest.mark.usefixtures("no_asyncio_errors"),
               pytest.mark.timeout(TEST_TIMEOUT)]
@@ -147,14 +147,6 @@ def h2_fuzz_server(raw_server: Any) -> Iterator[Tuple[Any, Script]]:
     yield raw_server(handler), script
 
 
-async def exchange(api: str, port: int) -> Any:
-    conn = await connect(api, "h2", "127.0.0.1", port)
-    try:
-        return await outcome(conn.request("GET", "/", timeout=5))
-    finally:
-        await conn.close()
-
-
 @API
 def test_valid_frame_sequences_delivered_exactly(api, h2_fuzz_server):
     server, script = h2_fuzz_server
@@ -165,7 +157,7 @@ def test_valid_frame_sequences_delivered_exactly(api, h2_fuzz_server):
     def check(case: Any, cuts: List[int]) -> None:
         frames, status, headers, body, trailers = case
         script.value = (frames, cuts)
-        result = runner.run(exchange(api, server.port))
+        result = runner.run(exchange(api, "h2", server.port))
         assert isinstance(result, Response), result
         assert (result.status, result.body) == (status, body)
         assert [(n, v) for n, v in result.headers if n != ":status"] == headers
@@ -186,7 +178,7 @@ def test_random_frame_sequences_end_named(api, h2_fuzz_server):
     @given(random_sequences(), st.lists(st.integers(1, 300), max_size=3))
     def check(frames: Frames, cuts: List[int]) -> None:
         script.value = (frames, cuts)
-        result = runner.run(exchange(api, server.port))
+        result = runner.run(exchange(api, "h2", server.port))
         assert isinstance(result, (Response, AwsCrtError))
 
     try:

@@ -20,6 +20,7 @@ import pytest
 
 from crt_http._loop_thread import LOOP_IMPLS, LoopThread, Poster, poster_for
 from crt_http.http import Http2ClientConnection, HttpClientConnection, HttpHeaders, HttpRequest
+from tests.h1_support import tls_options
 from tests.servers.common import pattern
 from tests.sync_support import TIMEOUT
 
@@ -114,14 +115,8 @@ def test_streams_activated_back_to_back_all_complete(proto: str, h1_server: Any,
     if proto == "h1":
         conn = HttpClientConnection.new(host_name="127.0.0.1", port=h1_server.port).result(TIMEOUT)
     else:
-        from crt_http.io import ClientTlsContext, TlsContextOptions
-
-        opts = TlsContextOptions()
-        opts.override_default_trust_store_from_path(ca_filepath=client_ca_file)
-        tls = ClientTlsContext(opts).new_connection_options()
-        tls.set_server_name("localhost")
         conn = Http2ClientConnection.new(host_name="127.0.0.1", port=h2_tls_server.port,
-                                         tls_connection_options=tls).result(TIMEOUT)
+                                         tls_connection_options=tls_options(client_ca_file)).result(TIMEOUT)
     try:
         server = h1_server if proto == "h1" else h2_tls_server
         bodies: List[List[bytes]] = [[] for _ in range(BATCH)]
@@ -169,14 +164,8 @@ def test_no_wakeup_is_lost_under_racing_posts(loop_thread: LoopThread) -> None:
 def test_remote_end_stream_future_is_made_on_first_use(h2_tls_server: Any, client_ca_file: str) -> None:
     """No future per HTTP/2 stream unless asked for; asked late, or by several threads at
     once, it is one future with the outcome."""
-    from crt_http.io import ClientTlsContext, TlsContextOptions
-
-    opts = TlsContextOptions()
-    opts.override_default_trust_store_from_path(ca_filepath=client_ca_file)
-    tls = ClientTlsContext(opts).new_connection_options()
-    tls.set_server_name("localhost")
     conn = Http2ClientConnection.new(host_name="127.0.0.1", port=h2_tls_server.port,
-                                     tls_connection_options=tls).result(TIMEOUT)
+                                     tls_connection_options=tls_options(client_ca_file)).result(TIMEOUT)
     try:
         headers = HttpHeaders([("host", "localhost")])
         stream = conn.request(HttpRequest("GET", "/", headers))

@@ -246,25 +246,11 @@ async def run_async(job: Job, timer: Timer, stats: Stats) -> None:
             await close(proto)
             return n
         await once()
-        timer.start(job.deadline_s)
-        for _ in range(job.count):
-            if timer.expired():
-                stats.partial = True
-                break
-            stats.bytes += await once()
-            stats.requests += 1
-        timer.stop()
+        await common.repeat(job, timer, stats, once)
     elif job.op == "put":
         proto = await connect(job, job.sink_port, False, keep_body=True)
         await put_one(proto, job, 1)
-        timer.start(job.deadline_s)
-        for _ in range(job.count):
-            if timer.expired():
-                stats.partial = True
-                break
-            stats.bytes += await put_one(proto, job, job.size)
-            stats.requests += 1
-        timer.stop()
+        await common.repeat(job, timer, stats, lambda: put_one(proto, job, job.size))
         await close(proto)
     elif job.op == "mem":
         down = await connect(job, job.port, job.tls)
